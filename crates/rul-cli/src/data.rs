@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use rul_data::{Engine, Preprocessor, PreprocessorConfig, Subset, load_subset, resolve_data_dir, train_labels};
+use rul_data::{
+    Engine, Preprocessor, PreprocessorConfig, Subset, load_subset, resolve_data_dir, train_labels,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -65,13 +67,18 @@ fn split_summary(engines: &[Engine]) -> SplitSummary {
 
 /// Loads, fits per-condition statistics and windows one subset as training would.
 fn summarise(dir: &std::path::Path, subset: Subset) -> anyhow::Result<SubsetSummary> {
-    let d = load_subset(dir, subset).with_context(|| format!("loading {subset} from {}", dir.display()))?;
+    let d = load_subset(dir, subset)
+        .with_context(|| format!("loading {subset} from {}", dir.display()))?;
     let config = PreprocessorConfig {
         per_condition: true,
         ..PreprocessorConfig::for_subset(subset)
     };
     let p = Preprocessor::fit(config, &d.train)?;
-    let labels: Vec<_> = d.train.iter().map(|e| train_labels(e, p.config().ceiling)).collect();
+    let labels: Vec<_> = d
+        .train
+        .iter()
+        .map(|e| train_labels(e, p.config().ceiling))
+        .collect();
     let train_windows = p.windows(&d.train, &labels).count;
     let test_labels: Vec<_> = d.test.iter().map(|e| vec![0.0; e.cycles.len()]).collect();
     let padded_test_windows = p.last_windows(&d.test, &test_labels).padded;
@@ -95,7 +102,9 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
 
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let dir = resolve_data_dir(args.data_dir.as_deref());
-    let subsets: Vec<Subset> = args.subset.map_or_else(|| Subset::all().to_vec(), |s| vec![s]);
+    let subsets: Vec<Subset> = args
+        .subset
+        .map_or_else(|| Subset::all().to_vec(), |s| vec![s]);
     let summaries = subsets
         .iter()
         .map(|s| summarise(&dir, *s))
@@ -105,7 +114,15 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "{:<6} {:<5} {:>7} {:>6} {:>12} {:>6} {:>9} {:>10} {:>6}",
-            "subset", "split", "engines", "rows", "cycles m/md/M", "window", "windows", "padded", "conds"
+            "subset",
+            "split",
+            "engines",
+            "rows",
+            "cycles m/md/M",
+            "window",
+            "windows",
+            "padded",
+            "conds"
         );
         for s in &summaries {
             for (name, split) in [("train", &s.train), ("test", &s.test)] {
@@ -120,7 +137,10 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
                     name,
                     split.engines,
                     split.rows,
-                    format!("{}/{}/{}", split.cycles_min, split.cycles_median, split.cycles_max),
+                    format!(
+                        "{}/{}/{}",
+                        split.cycles_min, split.cycles_median, split.cycles_max
+                    ),
                     s.window,
                     windows,
                     padded,
@@ -138,7 +158,11 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
             }
             best = best.min(start.elapsed().as_secs_f64());
         }
-        eprintln!("load+label+normalise+window of {} subset(s): best of 5 = {:.3} s", subsets.len(), best);
+        eprintln!(
+            "load+label+normalise+window of {} subset(s): best of 5 = {:.3} s",
+            subsets.len(),
+            best
+        );
     }
     Ok(())
 }

@@ -39,16 +39,25 @@ fn archive() -> (Vec<u8>, String) {
     let mut inner = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for name in &names {
         let content = format!("content of {name}\n");
-        sums.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(content.as_bytes()))));
+        sums.push_str(&format!(
+            "{}  {name}\n",
+            hex::encode(Sha256::digest(content.as_bytes()))
+        ));
         inner
-            .start_file(format!("CMAPSSData/{name}"), zip::write::SimpleFileOptions::default())
+            .start_file(
+                format!("CMAPSSData/{name}"),
+                zip::write::SimpleFileOptions::default(),
+            )
             .unwrap();
         inner.write_all(content.as_bytes()).unwrap();
     }
     let inner = inner.finish().unwrap().into_inner();
     let mut outer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     outer
-        .start_file("6. Turbofan/CMAPSSData.zip", zip::write::SimpleFileOptions::default())
+        .start_file(
+            "6. Turbofan/CMAPSSData.zip",
+            zip::write::SimpleFileOptions::default(),
+        )
         .unwrap();
     outer.write_all(&inner).unwrap();
     (outer.finish().unwrap().into_inner(), sums)
@@ -64,13 +73,25 @@ fn fetch_downloads_verifies_and_unpacks() {
     std::fs::write(&sums_path, &sums).unwrap();
     let dest = dir.path().join("cmapss");
     let out = rul()
-        .args(["data", "fetch", "--url", &url, "--sha256", &digest, "--checksums"])
+        .args([
+            "data",
+            "fetch",
+            "--url",
+            &url,
+            "--sha256",
+            &digest,
+            "--checksums",
+        ])
         .arg(&sums_path)
         .arg("--dest")
         .arg(&dest)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 12);
     assert_eq!(
         std::fs::read_to_string(dest.join("RUL_FD003.txt")).unwrap(),
@@ -94,7 +115,12 @@ fn fetch_refuses_bad_checksums_and_writes_nothing() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("archive checksum mismatch"));
     // The built-in list holds the real files' checksums, which the tiny archive cannot match.
     let _ = sums;
-    let builtin = rul().args(["data", "fetch", "--url", &url]).arg("--dest").arg(&dest).output().unwrap();
+    let builtin = rul()
+        .args(["data", "fetch", "--url", &url])
+        .arg("--dest")
+        .arg(&dest)
+        .output()
+        .unwrap();
     assert!(!builtin.status.success());
     assert!(String::from_utf8_lossy(&builtin.stderr).contains("checksum mismatch"));
     assert!(!dest.exists() || std::fs::read_dir(&dest).unwrap().count() == 0);
@@ -104,12 +130,23 @@ fn fetch_refuses_bad_checksums_and_writes_nothing() {
 fn inspect_reports_real_counts() {
     let dir = rul_data::resolve_data_dir(None);
     if !dir.join("train_FD002.txt.gz").exists() && !dir.join("train_FD002.txt").exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but no data at {}", dir.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no data at {}",
+            dir.display()
+        );
         eprintln!("skipping: no C-MAPSS data at {}", dir.display());
         return;
     }
-    let out = rul().args(["data", "inspect", "--subset", "FD002", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rul()
+        .args(["data", "inspect", "--subset", "FD002", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["train"]["engines"], 260);
     assert_eq!(v[0]["train"]["rows"], 53759);

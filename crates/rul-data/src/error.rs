@@ -17,7 +17,9 @@ pub enum DataError {
         line: usize,
         problem: String,
     },
-    #[error("data file not found: tried {tried:?} (set --data-dir or CMAPSS_DIR, or run `rul data fetch`)")]
+    #[error(
+        "data file not found: tried {tried:?} (set --data-dir or CMAPSS_DIR, or run `rul data fetch`)"
+    )]
     Missing { tried: Vec<PathBuf> },
     #[error("{file}: has {found} RUL values but the test file has {expected} units")]
     RulLength {

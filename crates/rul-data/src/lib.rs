@@ -20,7 +20,9 @@ pub use conditions::{Assignment, Conditions};
 pub use error::DataError;
 pub use labels::{test_labels, train_labels};
 pub use preprocessor::{Prepared, Preprocessor, PreprocessorConfig};
-pub use reader::{Cycle, Engine, FileDigest, SubsetData, load_subset, parse_rul, parse_series, resolve_data_dir};
+pub use reader::{
+    Cycle, Engine, FileDigest, SubsetData, load_subset, parse_rul, parse_series, resolve_data_dir,
+};
 pub use scaler::{Scaler, ScalerKind};
 pub use schema::{COLUMNS, DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, sensor_index};
 pub use split::split_engines;

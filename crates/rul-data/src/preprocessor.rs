@@ -34,7 +34,10 @@ pub struct PreprocessorConfig {
 impl Default for PreprocessorConfig {
     fn default() -> Self {
         PreprocessorConfig {
-            sensors: crate::DEFAULT_SENSORS.iter().map(|s| s.to_string()).collect(),
+            sensors: crate::DEFAULT_SENSORS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             window: 30,
             ceiling: 125.0,
             scaler: ScalerKind::MinMax,
@@ -72,17 +75,25 @@ impl PreprocessorConfig {
         }
         for (i, s) in self.sensors.iter().enumerate() {
             if sensor_index(s).is_none() {
-                return bad(format!("{s:?} is not a sensor (expected s1..s21; settings are not sensors)"));
+                return bad(format!(
+                    "{s:?} is not a sensor (expected s1..s21; settings are not sensors)"
+                ));
             }
             if self.sensors[..i].contains(s) {
                 return bad(format!("sensor {s} is listed twice"));
             }
         }
         if self.window == 0 || self.window > MAX_WINDOW {
-            return bad(format!("window must be 1..={MAX_WINDOW}, got {}", self.window));
+            return bad(format!(
+                "window must be 1..={MAX_WINDOW}, got {}",
+                self.window
+            ));
         }
         if !(self.ceiling.is_finite() && self.ceiling > 0.0) {
-            return bad(format!("ceiling must be a positive number, got {}", self.ceiling));
+            return bad(format!(
+                "ceiling must be a positive number, got {}",
+                self.ceiling
+            ));
         }
         Ok(())
     }
@@ -128,10 +139,16 @@ impl Preprocessor {
     /// Fits conditions, scaler and plausible bounds on `train` engines.
     pub fn fit(config: PreprocessorConfig, train: &[Engine]) -> Result<Self, DataError> {
         config.check()?;
-        let sensor_idx: Vec<usize> = config.sensors.iter().filter_map(|s| sensor_index(s)).collect();
+        let sensor_idx: Vec<usize> = config
+            .sensors
+            .iter()
+            .filter_map(|s| sensor_index(s))
+            .collect();
         let rows: Vec<_> = train.iter().flat_map(|e| e.cycles.iter()).collect();
         if rows.is_empty() {
-            return Err(DataError::InvalidConfig("no training rows to fit on".into()));
+            return Err(DataError::InvalidConfig(
+                "no training rows to fit on".into(),
+            ));
         }
         let settings: Vec<[f64; 3]> = rows.iter().map(|c| c.settings).collect();
         let conditions = if config.per_condition {
@@ -142,13 +159,19 @@ impl Preprocessor {
         let features: Vec<(usize, Vec<f64>)> = rows
             .iter()
             .map(|c| {
-                let k = if config.per_condition { conditions.assign(&c.settings).index } else { 0 };
+                let k = if config.per_condition {
+                    conditions.assign(&c.settings).index
+                } else {
+                    0
+                };
                 (k, sensor_idx.iter().map(|&i| c.sensors[i]).collect())
             })
             .collect();
         let scaler = Scaler::fit(config.scaler, conditions.len(), sensor_idx.len(), &features);
         let range = |values: &mut dyn Iterator<Item = f64>| {
-            values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+            values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
         };
         let sensor_bounds = config
             .sensors
@@ -246,11 +269,11 @@ impl Preprocessor {
             }
             let series = self.normalise_engine(engine);
             let first_end = if last_only { n - 1 } else { w.min(n) - 1 };
-            for end in first_end..n {
+            for (end, label) in labels.iter().enumerate().take(n).skip(first_end) {
                 if push_window(&series, f, end, w, &mut out.inputs) > 0 {
                     out.padded += 1;
                 }
-                out.targets.push(labels[end] as f32);
+                out.targets.push(*label as f32);
                 out.engine_of.push(engine.unit);
                 out.count += 1;
             }
@@ -264,7 +287,10 @@ impl Preprocessor {
             return Err(ValidationError::single(
                 None,
                 Some("sensor_data"),
-                format!("expected 1 to {MAX_READINGS} readings, got {}", readings.len()),
+                format!(
+                    "expected 1 to {MAX_READINGS} readings, got {}",
+                    readings.len()
+                ),
             ));
         }
         let f = self.n_features();
@@ -352,9 +378,13 @@ impl Preprocessor {
             path: origin.to_string(),
             problem,
         };
-        let file: File = serde_json::from_str(text).map_err(|e| err(format!("not a valid preprocessor file: {e}")))?;
+        let file: File = serde_json::from_str(text)
+            .map_err(|e| err(format!("not a valid preprocessor file: {e}")))?;
         if file.format != FORMAT {
-            return Err(err(format!("format is {:?}, expected {FORMAT:?}", file.format)));
+            return Err(err(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                file.format
+            )));
         }
         if file.format_version != FORMAT_VERSION {
             return Err(err(format!(
@@ -364,19 +394,33 @@ impl Preprocessor {
         }
         let body_json = serde_json::to_string(&file.body).map_err(|e| err(e.to_string()))?;
         if hex::encode(Sha256::digest(body_json.as_bytes())) != file.sha256 {
-            return Err(err("checksum mismatch: the file was modified after it was written".into()));
+            return Err(err(
+                "checksum mismatch: the file was modified after it was written".into(),
+            ));
         }
         let body = file.body;
         body.config.check().map_err(|e| err(e.to_string()))?;
-        let sensor_idx: Vec<usize> = body.config.sensors.iter().filter_map(|s| sensor_index(s)).collect();
-        if body.conditions.is_empty() || (!body.config.per_condition && body.conditions.len() != 1) {
-            return Err(err("condition centroids are inconsistent with the configuration".into()));
+        let sensor_idx: Vec<usize> = body
+            .config
+            .sensors
+            .iter()
+            .filter_map(|s| sensor_index(s))
+            .collect();
+        if body.conditions.is_empty() || (!body.config.per_condition && body.conditions.len() != 1)
+        {
+            return Err(err(
+                "condition centroids are inconsistent with the configuration".into(),
+            ));
         }
         body.scaler
             .check(body.conditions.len(), sensor_idx.len())
             .map_err(err)?;
         let names_match = body.sensor_bounds.len() == sensor_idx.len()
-            && body.sensor_bounds.iter().zip(&body.config.sensors).all(|(b, s)| &b.name == s)
+            && body
+                .sensor_bounds
+                .iter()
+                .zip(&body.config.sensors)
+                .all(|(b, s)| &b.name == s)
             && body.setting_bounds.len() == 3;
         let finite = body
             .sensor_bounds
@@ -384,7 +428,9 @@ impl Preprocessor {
             .chain(&body.setting_bounds)
             .all(|b| b.min.is_finite() && b.max.is_finite() && b.min <= b.max);
         if !names_match || !finite {
-            return Err(err("input bounds are inconsistent with the sensor list".into()));
+            return Err(err(
+                "input bounds are inconsistent with the sensor list".into()
+            ));
         }
         Ok(Preprocessor { body, sensor_idx })
     }

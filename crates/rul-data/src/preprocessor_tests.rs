@@ -19,7 +19,12 @@ fn readings_of(engine: &Engine, n: usize) -> Vec<Reading> {
         .map(|c| Reading {
             sensors: DEFAULT_SENSORS
                 .iter()
-                .map(|s| (s.to_string(), c.sensors[SENSOR_NAMES.iter().position(|n| n == s).unwrap()]))
+                .map(|s| {
+                    (
+                        s.to_string(),
+                        c.sensors[SENSOR_NAMES.iter().position(|n| n == s).unwrap()],
+                    )
+                })
                 .collect(),
             settings: Some(c.settings),
         })
@@ -31,11 +36,18 @@ fn window_counts_and_targets() {
     let (p, engines) = fitted(30);
     let labels: Vec<_> = engines.iter().map(|e| train_labels(e, 125.0)).collect();
     let w = p.windows(&engines, &labels);
-    let expected: usize = engines.iter().map(|e| e.cycles.len().saturating_sub(29).max(1)).sum();
+    let expected: usize = engines
+        .iter()
+        .map(|e| e.cycles.len().saturating_sub(29).max(1))
+        .sum();
     assert_eq!(w.count, expected);
     assert_eq!(w.inputs.len(), w.count * 30 * 14);
     assert_eq!(w.targets.len(), w.count);
-    assert_eq!(*w.targets.last().unwrap(), 0.0, "last window of a run-to-failure engine has RUL 0");
+    assert_eq!(
+        *w.targets.last().unwrap(),
+        0.0,
+        "last window of a run-to-failure engine has RUL 0"
+    );
     let last = p.last_windows(&engines, &labels);
     assert_eq!(last.count, engines.len());
 }
@@ -67,7 +79,10 @@ fn json_round_trip_gives_identical_inputs() {
     let back = Preprocessor::from_json(&p.to_json()).unwrap();
     assert_eq!(back, p);
     let readings = readings_of(&engines[1], 33);
-    assert_eq!(back.prepare(&readings).unwrap(), p.prepare(&readings).unwrap());
+    assert_eq!(
+        back.prepare(&readings).unwrap(),
+        p.prepare(&readings).unwrap()
+    );
 }
 
 #[test]
@@ -78,10 +93,14 @@ fn tampered_or_inconsistent_files_are_refused() {
     assert_ne!(tampered, json);
     let err = Preprocessor::from_json(&tampered).unwrap_err().to_string();
     assert!(err.contains("checksum mismatch"), "{err}");
-    let err = Preprocessor::from_json("{\"format\":\"pickle\"}").unwrap_err().to_string();
+    let err = Preprocessor::from_json("{\"format\":\"pickle\"}")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a valid preprocessor file"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let err = Preprocessor::load(&dir.path().join("nope.json")).unwrap_err().to_string();
+    let err = Preprocessor::load(&dir.path().join("nope.json"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope.json"), "{err}");
 }
 
@@ -91,8 +110,13 @@ fn config_rejects_settings_as_sensors() {
         sensors: vec!["s2".into(), "setting_1".into()],
         ..Default::default()
     };
-    let err = Preprocessor::fit(config, &fleet(2, 1)).unwrap_err().to_string();
-    assert!(err.contains("setting_1") && err.contains("not a sensor"), "{err}");
+    let err = Preprocessor::fit(config, &fleet(2, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setting_1") && err.contains("not a sensor"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -104,18 +128,31 @@ fn validation_reports_reading_and_sensor() {
     readings[2].sensors.push(("s1".into(), 518.0));
     readings[2].sensors[3].1 = 1e9;
     let err = p.prepare(&readings).unwrap_err();
-    let found: Vec<(Option<usize>, Option<String>)> =
-        err.violations.iter().map(|v| (v.reading, v.field.clone())).collect();
+    let found: Vec<(Option<usize>, Option<String>)> = err
+        .violations
+        .iter()
+        .map(|v| (v.reading, v.field.clone()))
+        .collect();
     assert!(found.contains(&(Some(0), Some("s7".into()))), "{found:?}");
     assert!(found.contains(&(Some(1), Some("s2".into()))), "{found:?}");
     assert!(found.contains(&(Some(2), Some("s1".into()))), "{found:?}");
     assert!(found.contains(&(Some(2), Some("s7".into()))), "{found:?}");
     assert!(p.prepare(&[]).is_err());
     let many = vec![readings_of(&engines[0], 1)[0].clone(); MAX_READINGS + 1];
-    assert!(p.prepare(&many).unwrap_err().to_string().contains("1 to 500 readings"));
+    assert!(
+        p.prepare(&many)
+            .unwrap_err()
+            .to_string()
+            .contains("1 to 500 readings")
+    );
     let mut dup = readings_of(&engines[0], 1);
     dup[0].sensors.push(("s2".into(), 642.0));
-    assert!(p.prepare(&dup).unwrap_err().to_string().contains("given twice"));
+    assert!(
+        p.prepare(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("given twice")
+    );
 }
 
 #[test]

@@ -96,7 +96,10 @@ pub fn load_subset(dir: &Path, subset: Subset) -> Result<SubsetData, DataError> 
 
 /// Reads `<stem>.txt.gz` or `<stem>.txt` from `dir`, returning the file name used and its raw bytes.
 fn read_file(dir: &Path, stem: &str) -> Result<(String, Vec<u8>), DataError> {
-    let candidates = [dir.join(format!("{stem}.txt.gz")), dir.join(format!("{stem}.txt"))];
+    let candidates = [
+        dir.join(format!("{stem}.txt.gz")),
+        dir.join(format!("{stem}.txt")),
+    ];
     for path in &candidates {
         match std::fs::read(path) {
             Ok(bytes) => {
@@ -164,22 +167,42 @@ pub fn parse_series(file: &str, text: &str) -> Result<Vec<Engine>, DataError> {
                 break;
             }
             values[n] = token.parse::<f64>().map_err(|_| {
-                parse_error(file, line_no, format!("column {}: {token:?} is not a number", n + 1))
+                parse_error(
+                    file,
+                    line_no,
+                    format!("column {}: {token:?} is not a number", n + 1),
+                )
             })?;
             if !values[n].is_finite() {
-                return Err(parse_error(file, line_no, format!("column {}: {token:?} is not finite", n + 1)));
+                return Err(parse_error(
+                    file,
+                    line_no,
+                    format!("column {}: {token:?} is not finite", n + 1),
+                ));
             }
             n += 1;
         }
         if n != COLUMNS {
             let found = line.split_ascii_whitespace().count();
-            return Err(parse_error(file, line_no, format!("expected {COLUMNS} columns, found {found}")));
+            return Err(parse_error(
+                file,
+                line_no,
+                format!("expected {COLUMNS} columns, found {found}"),
+            ));
         }
         let unit = whole_number(values[0]).ok_or_else(|| {
-            parse_error(file, line_no, format!("unit {} is not a positive integer", values[0]))
+            parse_error(
+                file,
+                line_no,
+                format!("unit {} is not a positive integer", values[0]),
+            )
         })?;
         let cycle = whole_number(values[1]).ok_or_else(|| {
-            parse_error(file, line_no, format!("cycle {} is not a positive integer", values[1]))
+            parse_error(
+                file,
+                line_no,
+                format!("cycle {} is not a positive integer", values[1]),
+            )
         })?;
         let mut settings = [0f64; 3];
         settings.copy_from_slice(&values[2..5]);
@@ -241,7 +264,13 @@ pub fn parse_rul(file: &str, text: &str) -> Result<Vec<f64>, DataError> {
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| parse_error(file, idx + 1, format!("{token:?} is not a non-negative number")))?;
+            .ok_or_else(|| {
+                parse_error(
+                    file,
+                    idx + 1,
+                    format!("{token:?} is not a non-negative number"),
+                )
+            })?;
         out.push(value);
     }
     Ok(out)
@@ -278,8 +307,13 @@ mod tests {
     #[test]
     fn wrong_column_count_names_file_and_line() {
         let text = format!("{}\n1 2 3", line(1, 1));
-        let err = parse_series("train_FD001.txt", &text).unwrap_err().to_string();
-        assert!(err.contains("train_FD001.txt:2") && err.contains("expected 26 columns, found 3"), "{err}");
+        let err = parse_series("train_FD001.txt", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train_FD001.txt:2") && err.contains("expected 26 columns, found 3"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -289,25 +323,47 @@ mod tests {
         assert!(err.contains("column 5") && err.contains("abc"), "{err}");
         let text = [line(1, 2), line(1, 2)].join("\n");
         let err = parse_series("f", &text).unwrap_err().to_string();
-        assert!(err.contains("f:2") && err.contains("does not follow"), "{err}");
+        assert!(
+            err.contains("f:2") && err.contains("does not follow"),
+            "{err}"
+        );
         let text = [line(1, 1), line(2, 1), line(1, 2)].join("\n");
-        assert!(parse_series("f", &text).unwrap_err().to_string().contains("appears again"));
+        assert!(
+            parse_series("f", &text)
+                .unwrap_err()
+                .to_string()
+                .contains("appears again")
+        );
     }
 
     #[test]
     fn rul_file_parsing() {
         assert_eq!(parse_rul("r", "112 \n98\n\n").unwrap(), vec![112.0, 98.0]);
-        assert!(parse_rul("r", "1\n-3\n").unwrap_err().to_string().contains("r:2"));
+        assert!(
+            parse_rul("r", "1\n-3\n")
+                .unwrap_err()
+                .to_string()
+                .contains("r:2")
+        );
     }
 
     #[test]
     fn rul_length_mismatch_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("train_FD001.txt"), line(1, 1)).unwrap();
-        std::fs::write(dir.path().join("test_FD001.txt"), [line(1, 1), line(2, 1)].join("\n")).unwrap();
+        std::fs::write(
+            dir.path().join("test_FD001.txt"),
+            [line(1, 1), line(2, 1)].join("\n"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("RUL_FD001.txt"), "5\n").unwrap();
-        let err = load_subset(dir.path(), Subset::FD001).unwrap_err().to_string();
-        assert!(err.contains("has 1 RUL values but the test file has 2 units"), "{err}");
+        let err = load_subset(dir.path(), Subset::FD001)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has 1 RUL values but the test file has 2 units"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -330,8 +386,13 @@ mod tests {
     #[test]
     fn missing_file_says_what_was_tried() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load_subset(dir.path(), Subset::FD001).unwrap_err().to_string();
-        assert!(err.contains("train_FD001.txt.gz") && err.contains("CMAPSS_DIR"), "{err}");
+        let err = load_subset(dir.path(), Subset::FD001)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train_FD001.txt.gz") && err.contains("CMAPSS_DIR"),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -28,12 +28,20 @@ const MIN_SCALE: f64 = 1e-9;
 
 impl Scaler {
     /// Fits statistics from `rows` of `(condition, features)` for `conditions` conditions.
-    pub fn fit(kind: ScalerKind, conditions: usize, features: usize, rows: &[(usize, Vec<f64>)]) -> Self {
+    pub fn fit(
+        kind: ScalerKind,
+        conditions: usize,
+        features: usize,
+        rows: &[(usize, Vec<f64>)],
+    ) -> Self {
         let mut offset = vec![vec![0.0; features]; conditions];
         let mut scale = vec![vec![1.0; features]; conditions];
         for k in 0..conditions {
             let members = rows.iter().filter(|(c, _)| *c == k).map(|(_, f)| f);
-            let (mut lo, mut hi) = (vec![f64::INFINITY; features], vec![f64::NEG_INFINITY; features]);
+            let (mut lo, mut hi) = (
+                vec![f64::INFINITY; features],
+                vec![f64::NEG_INFINITY; features],
+            );
             let (mut sum, mut sq, mut n) = (vec![0.0; features], vec![0.0; features], 0usize);
             for f in members {
                 n += 1;
@@ -57,10 +65,18 @@ impl Scaler {
                     }
                 };
                 offset[k][j] = o;
-                scale[k][j] = if s.is_finite() && s > MIN_SCALE { s } else { 1.0 };
+                scale[k][j] = if s.is_finite() && s > MIN_SCALE {
+                    s
+                } else {
+                    1.0
+                };
             }
         }
-        Scaler { kind, offset, scale }
+        Scaler {
+            kind,
+            offset,
+            scale,
+        }
     }
 
     /// Scales one row of features in condition `k` into `out`.

@@ -9,8 +9,8 @@ pub const SETTING_NAMES: [&str; 3] = ["setting_1", "setting_2", "setting_3"];
 
 /// The 21 sensor columns, in file order (`s1` is column 6 of a line).
 pub const SENSOR_NAMES: [&str; 21] = [
-    "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14",
-    "s15", "s16", "s17", "s18", "s19", "s20", "s21",
+    "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+    "s16", "s17", "s18", "s19", "s20", "s21",
 ];
 
 /// The 14 sensors that vary with degradation; the other seven are constant in FD001/FD003.
@@ -72,7 +72,9 @@ impl FromStr for Subset {
             "FD002" => Ok(Subset::FD002),
             "FD003" => Ok(Subset::FD003),
             "FD004" => Ok(Subset::FD004),
-            _ => Err(format!("unknown subset {s:?}: expected FD001, FD002, FD003 or FD004")),
+            _ => Err(format!(
+                "unknown subset {s:?}: expected FD001, FD002, FD003 or FD004"
+            )),
         }
     }
 }

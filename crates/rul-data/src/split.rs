@@ -55,7 +55,12 @@ mod tests {
     use std::collections::HashSet;
 
     fn engines(n: u32) -> Vec<Engine> {
-        (1..=n).map(|unit| Engine { unit, cycles: vec![] }).collect()
+        (1..=n)
+            .map(|unit| Engine {
+                unit,
+                cycles: vec![],
+            })
+            .collect()
     }
 
     #[test]

@@ -118,7 +118,11 @@ impl Violations {
 /// Checks one value against its bound, recording why it fails.
 pub(crate) fn check_value(out: &mut Violations, reading: usize, bound: &Bound, value: f64) {
     if !value.is_finite() {
-        out.push(Some(reading), Some(&bound.name), format!("{value} is not a finite number"));
+        out.push(
+            Some(reading),
+            Some(&bound.name),
+            format!("{value} is not a finite number"),
+        );
     } else if value < bound.min || value > bound.max {
         out.push(
             Some(reading),

@@ -48,7 +48,13 @@ impl Windows {
 
 /// Appends the window of `window` rows ending at row `end` of `series` (`rows × features`) to `out`;
 /// returns how many leading rows were padding.
-pub fn push_window(series: &[f32], features: usize, end: usize, window: usize, out: &mut Vec<f32>) -> usize {
+pub fn push_window(
+    series: &[f32],
+    features: usize,
+    end: usize,
+    window: usize,
+    out: &mut Vec<f32>,
+) -> usize {
     let available = end + 1;
     let pad = window.saturating_sub(available);
     let first = &series[..features];

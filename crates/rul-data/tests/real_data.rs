@@ -15,7 +15,10 @@ fn data_dir() -> Option<PathBuf> {
         "CI is set but no C-MAPSS data at {} (set CMAPSS_DIR)",
         dir.display()
     );
-    eprintln!("skipping: no C-MAPSS data at {} (set CMAPSS_DIR)", dir.display());
+    eprintln!(
+        "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
+        dir.display()
+    );
     None
 }
 
@@ -91,7 +94,11 @@ fn engine_split_never_leaks() {
     let (train, val) = split_engines(&d.train, 0.2, 42);
     assert_eq!((train.len(), val.len()), (80, 20));
     let p = Preprocessor::fit(PreprocessorConfig::default(), &train).unwrap();
-    let labels = |es: &[Engine]| es.iter().map(|e| train_labels(e, 125.0)).collect::<Vec<_>>();
+    let labels = |es: &[Engine]| {
+        es.iter()
+            .map(|e| train_labels(e, 125.0))
+            .collect::<Vec<_>>()
+    };
     let tw = p.windows(&train, &labels(&train));
     let vw = p.windows(&val, &labels(&val));
     let a: HashSet<u32> = tw.engine_of.iter().copied().collect();
@@ -111,7 +118,12 @@ fn window_counts_and_shapes() {
     assert_eq!(w.count, 20631 - 100 * 29);
     assert_eq!(w.padded, 0);
     assert_eq!(w.inputs.len(), w.count * 30 * 14);
-    let test_labels: Vec<_> = d.test.iter().zip(&d.test_rul).map(|(e, r)| test_labels(e, *r)).collect();
+    let test_labels: Vec<_> = d
+        .test
+        .iter()
+        .zip(&d.test_rul)
+        .map(|(e, r)| test_labels(e, *r))
+        .collect();
     let last = p.last_windows(&d.test, &test_labels);
     assert_eq!(last.count, 100);
     assert_eq!(last.padded, 0, "shortest FD001 test series is 31 cycles");
@@ -130,7 +142,12 @@ fn preprocessor_round_trip_is_bit_identical_on_real_data() {
     let path = tmp.path().join("preprocessor.json");
     p.save(&path).unwrap();
     let back = Preprocessor::load(&path).unwrap();
-    let labels: Vec<_> = d.test.iter().zip(&d.test_rul).map(|(e, r)| test_labels(e, *r)).collect();
+    let labels: Vec<_> = d
+        .test
+        .iter()
+        .zip(&d.test_rul)
+        .map(|(e, r)| test_labels(e, *r))
+        .collect();
     let a = p.windows(&d.test, &labels);
     let b = back.windows(&d.test, &labels);
     let bits = |w: &Windows| w.inputs.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

@@ -1,0 +1,103 @@
+//! `rul bench`: load a running service over gRPC and REST with real test-engine histories.
+
+use anyhow::Context;
+use clap::Args;
+use rul_data::{
+    DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, load_subset, resolve_data_dir,
+};
+use rul_server::http::predict::PredictBody;
+use rul_server::loadgen::{LoadgenConfig, run as run_load};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// gRPC address of the service under test; "none" skips gRPC.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    grpc: String,
+    /// REST address of the service under test; "none" skips REST.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    http: String,
+    /// Subset whose test engines supply the request histories.
+    #[arg(long, default_value = "FD001")]
+    subset: Subset,
+    /// Readings per request (the last N cycles of each test engine).
+    #[arg(long, default_value_t = 50)]
+    readings: usize,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    concurrency: Vec<usize>,
+    /// Seconds per transport and level.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Request cap per transport and level.
+    #[arg(long, default_value_t = 200_000)]
+    max_requests: u64,
+    /// Keep engine ids constant so repeated histories hit the cache (default: unique ids, no cache hits).
+    #[arg(long)]
+    allow_cache: bool,
+    /// Print JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Folder with the C-MAPSS files (default: $CMAPSS_DIR, else data/cmapss).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// One request body per test engine from its last `n` cycles, with settings for per-condition models.
+fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<PredictBody>> {
+    let data = load_subset(dir, subset).with_context(|| format!("loading {subset}"))?;
+    data.test
+        .iter()
+        .map(|engine| {
+            let start = engine.cycles.len().saturating_sub(n);
+            let readings: Vec<serde_json::Value> = engine.cycles[start..]
+                .iter()
+                .map(|c| {
+                    let mut obj = serde_json::Map::new();
+                    for s in DEFAULT_SENSORS {
+                        if let Some(i) = SENSOR_NAMES.iter().position(|n| *n == s) {
+                            obj.insert(s.into(), c.sensors[i].into());
+                        }
+                    }
+                    for (name, v) in SETTING_NAMES.iter().zip(c.settings) {
+                        obj.insert((*name).into(), v.into());
+                    }
+                    serde_json::Value::Object(obj)
+                })
+                .collect();
+            let body = serde_json::json!({
+                "engine_id": format!("{subset}-{}", engine.unit),
+                "sensor_data": readings,
+            });
+            serde_json::from_value(body).context("building a request body")
+        })
+        .collect()
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = resolve_data_dir(args.data_dir.as_deref());
+    let requests = bodies(args.subset, &dir, args.readings)?;
+    let pick = |a: &str| (a != "none").then(|| a.to_string());
+    let config = LoadgenConfig {
+        grpc: pick(&args.grpc),
+        http: pick(&args.http),
+        requests,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.seconds),
+        max_requests: args.max_requests,
+        timeout: Duration::from_secs(5),
+        unique_engine_ids: !args.allow_cache,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(run_load(&config))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.to_markdown());
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `rul train`: fit a model on one subset and write a complete artifact directory.
+
+use anyhow::Context;
+use clap::Args;
+use rul_data::{Subset, load_subset, resolve_data_dir};
+use rul_model::TrainConfig;
+use rul_model::pipeline::train_subset;
+use rul_model::train::EpochReport;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// C-MAPSS subset to train on.
+    #[arg(long)]
+    subset: Subset,
+    /// Artifact directory to write (created or replaced).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training configuration (TOML or JSON); per-subset defaults otherwise.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed for splits, initialisation, dropout and shuffling (overrides the config).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Maximum epochs (overrides the config).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Folder with the C-MAPSS files (default: $CMAPSS_DIR, else data/cmapss).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Epoch lines: one updating line on a terminal, plain log lines otherwise.
+fn progress_printer() -> impl FnMut(&EpochReport) {
+    let tty = std::io::stderr().is_terminal();
+    move |r: &EpochReport| {
+        let line = format!(
+            "epoch {:>3}/{:<3} train_rmse {:>7.3}  val_rmse {:>7.3}  lr {:.2e}  best {:>7.3}@{:<3} elapsed {:>6.1}s  eta ≤{:>6.1}s",
+            r.epoch,
+            r.max_epochs,
+            r.train_rmse,
+            r.val_rmse,
+            r.lr,
+            r.best_val_rmse,
+            r.best_epoch,
+            r.elapsed_secs,
+            r.eta_secs
+        );
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(err, "\r\x1b[2K{line}{}", if r.improved { " *" } else { "" });
+            let _ = err.flush();
+        } else {
+            let _ = writeln!(err, "{line}{}", if r.improved { " improved" } else { "" });
+        }
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => {
+            TrainConfig::from_file(path).with_context(|| format!("loading {}", path.display()))?
+        }
+        None => TrainConfig::for_subset(args.subset),
+    };
+    anyhow::ensure!(
+        config.subset == args.subset,
+        "the config is for {} but --subset is {}",
+        config.subset,
+        args.subset
+    );
+    if let Some(seed) = args.seed {
+        config = config.with_seed(seed);
+    }
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    let dir = resolve_data_dir(args.data_dir.as_deref());
+    let data = load_subset(&dir, args.subset)
+        .with_context(|| format!("loading {} from {}", args.subset, dir.display()))?;
+    let mut progress = progress_printer();
+    let summary = train_subset(&data, &config, &args.out, &mut progress).context("training")?;
+    eprintln!();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "wrote {} ({}): {} epochs (best {}, {:?}), {:.1}s training, {:.1}s total, val RMSE {:.3}",
+            summary.dir.display(),
+            summary.version,
+            summary.epochs_run,
+            summary.best_epoch,
+            summary.stop,
+            summary.train_seconds,
+            summary.total_seconds,
+            summary.val_rmse
+        );
+        if let Some(test) = &summary.test {
+            crate::evaluate::print_report(test);
+        }
+    }
+    Ok(())
+}

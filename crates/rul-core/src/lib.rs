@@ -1,0 +1,35 @@
+//! Prediction core of the RUL service: one cheap-to-clone [`Predictor`] handle shared by every transport
+//! (no gRPC/HTTP types here).
+//!
+//! Design:
+//! - A dedicated `std::thread` owns the [`rul_model::Artifact`]; async callers talk to it through a bounded
+//!   channel (`try_send`, so a full queue fails fast with [`PredictError::Overloaded`]) and get answers on oneshots.
+//! - The model thread micro-batches: it takes everything already queued up to `max_batch`; it waits up to
+//!   `max_wait` for more only when the previous or current batch already had several requests (i.e. under load),
+//!   so a lone request never pays the wait, and `max_wait = 0` never waits.
+//! - Validation and preprocessing (`Preprocessor::prepare`, the training code) run on the calling task: they cost
+//!   O(window × features) microseconds. `predict_many` with more than a handful of items moves them to
+//!   `spawn_blocking`. Each job records the model version it was prepared for; if a reload swapped the model in the
+//!   meantime, the model thread answers "stale" and the caller re-prepares and resubmits it (no queue limit applies
+//!   to a resubmission, so a reload never turns an accepted request into an error). Raw readings never travel to
+//!   the model thread, so it spends its time on forward passes only.
+//! - Cache (moka): key = SHA-256 of engine id, model version and every value of every reading, so a new model
+//!   version changes every key and histories that merely share their last reading never collide.
+//! - Hot reload loads, validates and warms the new artifact in `spawn_blocking`, then queues a swap message the
+//!   model thread handles between batches: nothing queued is dropped, and a broken artifact never reaches the thread.
+
+mod cache;
+mod error;
+pub mod metrics_names;
+mod model;
+mod predictor;
+mod types;
+mod worker;
+
+pub use error::PredictError;
+pub use metrics_names::describe_metrics;
+pub use model::neutral_reading;
+pub use predictor::{MAX_ENGINE_ID_CHARS, PauseGuard, Predictor, check_engine_id};
+pub use types::{
+    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Source, Stats, Timing,
+};

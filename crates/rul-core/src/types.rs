@@ -1,0 +1,151 @@
+//! Request/response types shared by every transport.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rul_data::Reading;
+use serde::{Deserialize, Serialize};
+
+/// Tuning knobs of the [`crate::Predictor`]; `Default` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct PredictorConfig {
+    /// Model artifact directory loaded at start (and by `reload(None)` until a reload changes it).
+    pub model_path: PathBuf,
+    /// Largest number of windows in one forward pass.
+    pub max_batch: usize,
+    /// How long the model thread waits to fill a batch under load; zero = take only what is already queued.
+    pub max_wait: Duration,
+    /// Queued (not yet dequeued) requests allowed before new ones fail fast with `Overloaded`.
+    pub queue_capacity: usize,
+    /// Time-to-live of cached predictions; zero disables the cache.
+    pub cache_ttl: Duration,
+    /// Maximum number of cached predictions; zero disables the cache.
+    pub cache_capacity: u64,
+}
+
+impl Default for PredictorConfig {
+    fn default() -> Self {
+        PredictorConfig {
+            model_path: PathBuf::from("models/current"),
+            max_batch: 64,
+            max_wait: Duration::from_millis(1),
+            queue_capacity: 1024,
+            cache_ttl: Duration::from_secs(300),
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+/// One engine's recent history to predict from (oldest reading first, the last one is "now").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictRequest {
+    /// Client-chosen engine identifier: non-empty, at most 128 printable characters.
+    pub engine_id: String,
+    /// 1..=500 cycles of readings; shorter than the model window is padded.
+    pub readings: Vec<Reading>,
+}
+
+/// Where a prediction was computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The in-process model thread.
+    Local,
+}
+
+/// Where the time of one prediction went, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Waiting in the queue before the model thread took the request (0 for cache hits).
+    pub queue_us: u64,
+    /// The forward pass of the batch this request rode in (0 for cache hits).
+    pub model_us: u64,
+    /// End to end inside the predictor, measured for this call.
+    pub total_us: u64,
+}
+
+/// A Remaining Useful Life prediction with its calibrated uncertainty.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Echo of the request's engine id.
+    pub engine_id: String,
+    /// Predicted remaining useful life in cycles, clamped to be non-negative.
+    pub rul: f64,
+    /// Lower bound of the calibrated interval (>= 0).
+    pub lower: f64,
+    /// Upper bound of the calibrated interval.
+    pub upper: f64,
+    /// Nominal coverage of `[lower, upper]`, e.g. 0.9.
+    pub level: f64,
+    /// Estimated probability that the true RUL is within `tolerance` cycles of `rul`.
+    pub confidence: f64,
+    /// Tolerance (cycles) that `confidence` refers to.
+    pub tolerance: f64,
+    /// Content-hash version of the model that produced this answer.
+    pub model_version: String,
+    /// Whether the history was shorter than the window and had to be padded.
+    pub padded: bool,
+    /// How many cycles of padding were added.
+    pub padded_cycles: usize,
+    /// Whether the operating settings matched no known operating condition.
+    pub unknown_condition: bool,
+    /// Which backend computed it.
+    pub source: Source,
+    /// Whether this answer came from the cache (otherwise identical to a fresh one).
+    pub cached: bool,
+    /// Where the time went.
+    pub timing: Timing,
+}
+
+/// Description of the model currently serving, for `/model` endpoints and logs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// Content-hash version, e.g. "fd001-3f2a9c1b".
+    pub version: String,
+    /// C-MAPSS subset the model was trained on (as written in the model card).
+    pub subset: String,
+    /// Network architecture name (e.g. `lstm`).
+    pub architecture: String,
+    /// Window length in cycles.
+    pub window: usize,
+    /// Features per cycle fed to the network.
+    pub n_features: usize,
+    /// Sensor names the model needs in every reading.
+    pub sensors: Vec<String>,
+    /// Nominal coverage of the calibrated interval.
+    pub calibration_level: f64,
+    /// Tolerance (cycles) of the confidence figure.
+    pub calibration_tolerance: f64,
+    /// Evaluation metrics from the model card.
+    pub metrics: serde_json::Value,
+    /// When training finished (RFC 3339), if recorded.
+    pub created: Option<String>,
+    /// The model card (MODEL_CARD.md) as stored in the artifact.
+    pub card: String,
+    /// Directory the artifact was loaded from.
+    pub path: PathBuf,
+}
+
+/// Cheap snapshot of the predictor's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Requests waiting for the model thread.
+    pub queue_depth: usize,
+    /// Cache hits since start.
+    pub cache_hits: u64,
+    /// Cache misses since start.
+    pub cache_misses: u64,
+    /// Entries currently cached (approximate, moka is eventually consistent).
+    pub cache_size: u64,
+}
+
+/// Lifecycle of the serving model, published through a `tokio::sync::watch` channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// The initial artifact is being loaded, validated and warmed up.
+    Loading,
+    /// A warmed-up model is serving.
+    Ready,
+    /// No model is serving; the reason is for logs (may contain paths).
+    Failed(String),
+}

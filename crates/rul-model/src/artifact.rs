@@ -1,0 +1,519 @@
+//! The model artifact: a directory holding model.json, weights.bpk (burnpack record),
+//! preprocessor.json, calibration.json, metrics.json, MODEL_CARD.md and manifest.json.
+//!
+//! The manifest lists every file's SHA-256; loading refuses a directory whose files disagree with
+//! it, whose weights do not fit the architecture in model.json, or whose preprocessor's window or
+//! features differ from the model's. `model_version` = `<subset>-<8 hex>` of a SHA-256 over
+//! model.json, the weights, preprocessor.json and calibration.json, so identical training runs
+//! give identical versions and any change to what predicts gives a new one.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
+use rul_data::{Preprocessor, Subset};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::calibration::Calibration;
+use crate::card::ModelCard;
+use crate::config::TrainConfig;
+use crate::error::ArtifactError;
+use crate::model::{ModelConfig, RulNet};
+use crate::train::predict_raw;
+
+/// `format` value of model.json and manifest.json.
+pub const MODEL_FORMAT: &str = "rul-model";
+/// Layout version of model.json and manifest.json.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Architecture and provenance.
+pub const MODEL_FILE: &str = "model.json";
+/// Weights in burn's burnpack record format.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+/// The fitted preprocessor (rul-data's versioned JSON).
+pub const PREPROCESSOR_FILE: &str = "preprocessor.json";
+/// Conformal calibration.
+pub const CALIBRATION_FILE: &str = "calibration.json";
+/// Training and test metrics.
+pub const METRICS_FILE: &str = "metrics.json";
+/// Human-readable summary.
+pub const CARD_FILE: &str = "MODEL_CARD.md";
+/// SHA-256 of every other file and the model version.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Files hashed into the model version, in hashing order.
+const VERSIONED: [&str; 4] = [
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    PREPROCESSOR_FILE,
+    CALIBRATION_FILE,
+];
+/// Every file the manifest must list.
+const REQUIRED: [&str; 6] = [
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    PREPROCESSOR_FILE,
+    CALIBRATION_FILE,
+    METRICS_FILE,
+    CARD_FILE,
+];
+/// Largest file the loader reads (weights of any sane model here are far smaller).
+const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// model.json: what network the weights belong to and how it was trained.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Layout version.
+    pub format_version: u32,
+    /// Subset trained on.
+    pub subset: Subset,
+    /// Architecture and sizes.
+    pub architecture: ModelConfig,
+    /// Window length the network expects.
+    pub window: usize,
+    /// Features per step.
+    pub n_features: usize,
+    /// Network outputs are multiplied by this to give RUL in cycles.
+    pub target_scale: f64,
+    /// Training seed.
+    pub seed: u64,
+    /// The full training configuration.
+    pub training: TrainConfig,
+}
+
+/// One manifest entry.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// File name inside the artifact directory.
+    pub name: String,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// manifest.json.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Layout version.
+    pub format_version: u32,
+    /// The model version derived from the versioned files.
+    pub version: String,
+    /// Every file with its digest.
+    pub files: Vec<ManifestEntry>,
+}
+
+/// A loaded, validated model: network, preprocessor, calibration and card. `Send + Sync`.
+#[derive(Debug)]
+pub struct Artifact {
+    dir: PathBuf,
+    version: String,
+    spec: ModelSpec,
+    model: RulNet,
+    preprocessor: Preprocessor,
+    calibration: Calibration,
+    card: ModelCard,
+    card_markdown: String,
+    metrics: serde_json::Value,
+}
+
+impl Artifact {
+    /// Loads and validates an artifact directory; every failure names the file and the problem.
+    pub fn load(dir: &Path) -> Result<Artifact, ArtifactError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest: Manifest = parse_json(&manifest_path, &read_file(&manifest_path)?)?;
+        if manifest.format != MODEL_FORMAT || manifest.format_version != MODEL_FORMAT_VERSION {
+            return Err(ArtifactError::invalid(
+                &manifest_path,
+                format!(
+                    "format {} v{} is not {MODEL_FORMAT} v{MODEL_FORMAT_VERSION}",
+                    manifest.format, manifest.format_version
+                ),
+            ));
+        }
+        let mut contents = std::collections::HashMap::new();
+        for name in REQUIRED {
+            let path = dir.join(name);
+            let entry = manifest
+                .files
+                .iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| {
+                    ArtifactError::invalid(&manifest_path, format!("does not list {name}"))
+                })?;
+            if !path.exists() {
+                return Err(ArtifactError::Missing { path });
+            }
+            let bytes = read_file(&path)?;
+            let actual = sha256_hex(&bytes);
+            if actual != entry.sha256 {
+                return Err(ArtifactError::Checksum {
+                    path,
+                    expected: entry.sha256.clone(),
+                    actual,
+                });
+            }
+            contents.insert(name, bytes);
+        }
+        let get = |name: &str| contents.get(name).map(Vec::as_slice).unwrap_or_default();
+
+        let model_path = dir.join(MODEL_FILE);
+        let spec: ModelSpec = parse_json(&model_path, get(MODEL_FILE))?;
+        validate_spec(&spec).map_err(|p| ArtifactError::invalid(&model_path, p))?;
+
+        let version = compute_version(spec.subset, |name| get(name));
+        if version != manifest.version {
+            return Err(ArtifactError::invalid(
+                &manifest_path,
+                format!(
+                    "version {} does not match the content hash {version}",
+                    manifest.version
+                ),
+            ));
+        }
+
+        let pre_path = dir.join(PREPROCESSOR_FILE);
+        let pre_text = std::str::from_utf8(get(PREPROCESSOR_FILE))
+            .map_err(|_| ArtifactError::invalid(&pre_path, "not UTF-8 text"))?;
+        let preprocessor = Preprocessor::from_json_named(pre_text, &pre_path.display().to_string())
+            .map_err(|e| ArtifactError::invalid(&pre_path, e.to_string()))?;
+        if preprocessor.window() != spec.window || preprocessor.n_features() != spec.n_features {
+            return Err(ArtifactError::invalid(
+                &pre_path,
+                format!(
+                    "window {} / {} features, but model.json expects window {} / {} features",
+                    preprocessor.window(),
+                    preprocessor.n_features(),
+                    spec.window,
+                    spec.n_features
+                ),
+            ));
+        }
+
+        let cal_path = dir.join(CALIBRATION_FILE);
+        let calibration: Calibration = parse_json(&cal_path, get(CALIBRATION_FILE))?;
+        calibration
+            .validate()
+            .map_err(|e| ArtifactError::invalid(&cal_path, e.to_string()))?;
+
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let model = load_weights(&spec, get(WEIGHTS_FILE), &weights_path)?;
+
+        let metrics_path = dir.join(METRICS_FILE);
+        let metrics: serde_json::Value = parse_json(&metrics_path, get(METRICS_FILE))?;
+        let card_path = dir.join(CARD_FILE);
+        let card_markdown = String::from_utf8(get(CARD_FILE).to_vec())
+            .map_err(|_| ArtifactError::invalid(&card_path, "not UTF-8 text"))?;
+        let card = ModelCard::build(&version, &spec, &preprocessor, &calibration, &metrics);
+
+        Ok(Artifact {
+            dir: dir.to_path_buf(),
+            version,
+            spec,
+            model,
+            preprocessor,
+            calibration,
+            card,
+            card_markdown,
+            metrics,
+        })
+    }
+
+    /// Content-hash version, e.g. `fd001-3f2a9c1b`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The directory this artifact was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// model.json.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The fitted preprocessor that turns readings into model input.
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+
+    /// Conformal intervals and confidence.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Structured model card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// MODEL_CARD.md as stored.
+    pub fn card_markdown(&self) -> &str {
+        &self.card_markdown
+    }
+
+    /// metrics.json as stored.
+    pub fn metrics(&self) -> &serde_json::Value {
+        &self.metrics
+    }
+
+    /// Raw forward pass over `count` windows laid out `[count, window, n_features]`; returns
+    /// `count` RUL values in cycles (unclamped).
+    pub fn predict(&self, inputs: &[f32], count: usize) -> Result<Vec<f32>, ArtifactError> {
+        let row = self.spec.window * self.spec.n_features;
+        if count.checked_mul(row) != Some(inputs.len()) {
+            return Err(ArtifactError::Input(format!(
+                "{} values for {count} windows of {} x {} (expected {})",
+                inputs.len(),
+                self.spec.window,
+                self.spec.n_features,
+                count.saturating_mul(row)
+            )));
+        }
+        if let Some(i) = inputs.iter().position(|v| !v.is_finite()) {
+            return Err(ArtifactError::Input(format!(
+                "value {i} (window {}) is not finite",
+                i / row.max(1)
+            )));
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        predict_raw(
+            &self.model,
+            inputs,
+            count,
+            self.spec.window,
+            self.spec.n_features,
+            self.spec.target_scale,
+        )
+    }
+
+    /// Assembles an in-memory artifact from trained parts (used between training and writing).
+    pub(crate) fn from_parts(
+        dir: &Path,
+        version: String,
+        spec: ModelSpec,
+        model: RulNet,
+        preprocessor: Preprocessor,
+        calibration: Calibration,
+    ) -> Artifact {
+        let metrics = serde_json::Value::Null;
+        let card = ModelCard::build(&version, &spec, &preprocessor, &calibration, &metrics);
+        Artifact {
+            dir: dir.to_path_buf(),
+            version,
+            spec,
+            model,
+            preprocessor,
+            calibration,
+            card,
+            card_markdown: String::new(),
+            metrics,
+        }
+    }
+}
+
+/// Files written by [`write_core`], kept in memory to finish the artifact later.
+pub(crate) struct CoreFiles {
+    pub version: String,
+    entries: Vec<ManifestEntry>,
+}
+
+/// Writes model.json, weights, preprocessor.json and calibration.json into `dir` and returns the
+/// derived version (the manifest is written by [`write_rest`], last).
+pub(crate) fn write_core(
+    dir: &Path,
+    spec: &ModelSpec,
+    model: &RulNet,
+    preprocessor: &Preprocessor,
+    calibration: &Calibration,
+) -> Result<CoreFiles, ArtifactError> {
+    std::fs::create_dir_all(dir).map_err(|e| ArtifactError::io(dir, e))?;
+    // A stale manifest must never vouch for half-written files.
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if manifest_path.exists() {
+        std::fs::remove_file(&manifest_path).map_err(|e| ArtifactError::io(&manifest_path, e))?;
+    }
+    let model_json = to_json(spec);
+    // Parameter ids are random per process; number them so equal weights give equal bytes.
+    let weights = model
+        .clone()
+        .map(&mut SequentialIds(0))
+        .into_record()
+        .into_bytes()
+        .map_err(|e| ArtifactError::Build(format!("serialising weights: {e}")))?
+        .to_vec();
+    let pre_json = preprocessor.to_json().into_bytes();
+    let cal_json = to_json(calibration);
+    let files: [(&str, &[u8]); 4] = [
+        (MODEL_FILE, &model_json),
+        (WEIGHTS_FILE, &weights),
+        (PREPROCESSOR_FILE, &pre_json),
+        (CALIBRATION_FILE, &cal_json),
+    ];
+    let mut entries = Vec::new();
+    for (name, bytes) in files {
+        entries.push(write_file(dir, name, bytes)?);
+    }
+    let version = compute_version(spec.subset, |name| {
+        files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&[][..], |(_, b)| *b)
+    });
+    Ok(CoreFiles { version, entries })
+}
+
+/// Writes metrics.json and MODEL_CARD.md, then the manifest over every file.
+pub(crate) fn write_rest(
+    dir: &Path,
+    core: CoreFiles,
+    metrics: &serde_json::Value,
+    card_markdown: &str,
+) -> Result<(), ArtifactError> {
+    let mut entries = core.entries;
+    entries.push(write_file(dir, METRICS_FILE, &to_json(metrics))?);
+    entries.push(write_file(dir, CARD_FILE, card_markdown.as_bytes())?);
+    let manifest = Manifest {
+        format: MODEL_FORMAT.into(),
+        format_version: MODEL_FORMAT_VERSION,
+        version: core.version,
+        files: entries,
+    };
+    write_file(dir, MANIFEST_FILE, &to_json(&manifest))?;
+    Ok(())
+}
+
+/// Renumbers float parameters 1, 2, ... in module order.
+struct SequentialIds(u64);
+
+impl ModuleMapper for SequentialIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.0 += 1;
+        param.id = ParamId::from(self.0);
+        param
+    }
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<ManifestEntry, ArtifactError> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|e| ArtifactError::io(&path, e))?;
+    Ok(ManifestEntry {
+        name: name.into(),
+        sha256: sha256_hex(bytes),
+        bytes: bytes.len() as u64,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail (string keys, finite or null floats).
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+    text.push('\n');
+    text.into_bytes()
+}
+
+/// `<subset lower-case>-<first 8 hex>` of SHA-256 over the versioned files (name, length, bytes).
+pub(crate) fn compute_version<'a>(subset: Subset, get: impl Fn(&str) -> &'a [u8]) -> String {
+    let mut hasher = Sha256::new();
+    for name in VERSIONED {
+        let bytes = get(name);
+        hasher.update(name.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    let digest = hex::encode(hasher.finalize());
+    format!("{}-{}", subset.name().to_ascii_lowercase(), &digest[..8])
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ArtifactError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ArtifactError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(ArtifactError::io(path, e)),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ArtifactError::invalid(
+            path,
+            format!(
+                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
+        ));
+    }
+    std::fs::read(path).map_err(|e| ArtifactError::io(path, e))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<T, ArtifactError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ArtifactError::invalid(path, format!("unreadable JSON: {e}")))
+}
+
+fn validate_spec(spec: &ModelSpec) -> Result<(), String> {
+    if spec.format != MODEL_FORMAT || spec.format_version != MODEL_FORMAT_VERSION {
+        return Err(format!(
+            "format {} v{} is not {MODEL_FORMAT} v{MODEL_FORMAT_VERSION}",
+            spec.format, spec.format_version
+        ));
+    }
+    spec.architecture.validate()?;
+    if spec.window == 0 || spec.window > rul_data::MAX_READINGS {
+        return Err(format!("window {} out of range", spec.window));
+    }
+    if spec.n_features == 0 || spec.n_features > 64 {
+        return Err(format!("n_features {} out of range", spec.n_features));
+    }
+    if !(spec.target_scale.is_finite() && spec.target_scale > 0.0) {
+        return Err(format!("target_scale {} must be > 0", spec.target_scale));
+    }
+    Ok(())
+}
+
+/// Rebuilds the network from model.json and loads the record; a record that does not fit
+/// (missing, extra or mis-shaped tensors, corrupt bytes) is an error, never a panic.
+fn load_weights(spec: &ModelSpec, bytes: &[u8], path: &Path) -> Result<RulNet, ArtifactError> {
+    let err = |problem: String| ArtifactError::Weights {
+        path: path.to_path_buf(),
+        architecture: spec.architecture.name().to_string(),
+        problem,
+    };
+    let bytes = bytes.to_vec();
+    let architecture = spec.architecture.clone();
+    let n_features = spec.n_features;
+    let result = std::panic::catch_unwind(move || {
+        let device = Device::flex();
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| format!("not a burnpack record: {e}"))?;
+        architecture
+            .init(n_features, &device)
+            .try_load_record(record)
+            .map(|m| m.valid())
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(Ok(model)) => Ok(model),
+        Ok(Err(problem)) => Err(err(problem)),
+        Err(_) => Err(err("the record could not be decoded".into())),
+    }
+}

@@ -1,0 +1,36 @@
+//! rul-model: burn models, training loop, evaluation metrics (RMSE, MAE, PHM08), split-conformal
+//! calibration, plots and the versioned model artifact.
+//!
+//! Entry points for the CLI: [`train_subset`] (train + calibrate + evaluate + write an artifact),
+//! [`Artifact::load`], [`evaluate()`](evaluate::evaluate), [`write_plots`] and
+//! [`write_test_artifact`] for downstream tests. Training progress arrives through a callback
+//! (one [`EpochReport`] per epoch); `tracing` carries the same at debug level.
+
+pub mod artifact;
+pub mod calibration;
+pub mod card;
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod plots;
+pub mod synthetic;
+pub mod train;
+
+pub use artifact::{Artifact, ModelSpec};
+pub use calibration::{Calibration, CalibrationConfig};
+pub use card::ModelCard;
+pub use config::TrainConfig;
+pub use error::{ArtifactError, TrainError};
+pub use evaluate::{EvalReport, evaluate};
+pub use metrics::PointMetrics;
+pub use model::ModelConfig;
+pub use pipeline::{TrainSummary, train_subset};
+pub use plots::{PlotError, write_plots};
+pub use synthetic::write_test_artifact;
+pub use train::{EpochReport, StopReason};
+
+#[cfg(test)]
+mod tests;

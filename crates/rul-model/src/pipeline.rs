@@ -1,0 +1,263 @@
+//! Data preparation shared by training and experiments: engine-wise splits into fit,
+//! validation and calibration engines, the preprocessor fitted on the fit engines, and windows.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rul_data::{Engine, Preprocessor, SubsetData, Windows, split_engines, train_labels};
+
+use crate::artifact::{
+    Artifact, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelSpec, write_core, write_rest,
+};
+use crate::calibration::Calibration;
+use crate::card::ModelCard;
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+use crate::evaluate::{EvalReport, IntervalStats, coverage_of, evaluate};
+use crate::train::{EpochReport, StopReason, fit, predict_windows};
+
+/// The three disjoint engine sets of a training file and their windows.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Preprocessor fitted on the fit engines only.
+    pub preprocessor: Preprocessor,
+    /// Engines the network is trained on.
+    pub fit_engines: Vec<Engine>,
+    /// Engines for early stopping and model selection.
+    pub val_engines: Vec<Engine>,
+    /// Engines for conformal calibration.
+    pub cal_engines: Vec<Engine>,
+    /// Training windows (labels capped at the ceiling).
+    pub fit: Windows,
+    /// Validation windows (labels capped at the ceiling).
+    pub val: Windows,
+}
+
+/// Splits `train` engines by the configured fractions and seed, fits the preprocessor and builds
+/// the training and validation windows.
+pub fn prepare(config: &TrainConfig, train: &[Engine]) -> Result<Prepared, TrainError> {
+    config.validate().map_err(TrainError::Invalid)?;
+    if train.len() < 5 {
+        return Err(TrainError::Data(format!(
+            "need at least 5 training engines to split into fit/validation/calibration, got {}",
+            train.len()
+        )));
+    }
+    let (rest, val_engines) = split_engines(train, config.val_fraction, config.seed);
+    let cal_share = config.calibration_fraction / (1.0 - config.val_fraction);
+    let (fit_engines, cal_engines) = split_engines(&rest, cal_share, config.seed.wrapping_add(1));
+    if fit_engines.is_empty() || val_engines.is_empty() || cal_engines.is_empty() {
+        return Err(TrainError::Data("an engine split came out empty".into()));
+    }
+    let preprocessor = Preprocessor::fit(config.preprocessor.clone(), &fit_engines)?;
+    let ceiling = config.preprocessor.ceiling;
+    let fit = windows(&preprocessor, &fit_engines, ceiling);
+    let val = windows(&preprocessor, &val_engines, ceiling);
+    Ok(Prepared {
+        preprocessor,
+        fit_engines,
+        val_engines,
+        cal_engines,
+        fit,
+        val,
+    })
+}
+
+/// Every window of `engines` with labels `min(last - cycle, cap)`.
+pub fn windows(pre: &Preprocessor, engines: &[Engine], cap: f64) -> Windows {
+    let labels: Vec<Vec<f64>> = engines.iter().map(|e| train_labels(e, cap)).collect();
+    pre.windows(engines, &labels)
+}
+
+/// What `train_subset` did, for the CLI to print.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainSummary {
+    /// Model version of the written artifact.
+    pub version: String,
+    /// Artifact directory.
+    pub dir: std::path::PathBuf,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Seconds in the training loop.
+    pub train_seconds: f64,
+    /// Seconds for everything (preparation, training, calibration, evaluation, writing).
+    pub total_seconds: f64,
+    /// Validation RMSE (all windows of validation engines, capped truth) of the kept epoch.
+    pub val_rmse: f64,
+    /// Interval coverage and width on validation engines (truth capped at the horizon).
+    pub val_intervals: IntervalStats,
+    /// Test-set evaluation (None when the data has no test engines).
+    pub test: Option<EvalReport>,
+}
+
+/// Trains a model for `data.subset` and writes a complete artifact into `out`: split engines,
+/// fit the preprocessor, train with early stopping, calibrate on the calibration engines, check
+/// the intervals on the validation engines, evaluate on the official test set, write every file
+/// and re-load the directory to prove it validates.
+pub fn train_subset(
+    data: &SubsetData,
+    config: &TrainConfig,
+    out: &Path,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<TrainSummary, TrainError> {
+    let started = Instant::now();
+    config.validate().map_err(TrainError::Invalid)?;
+    if data.subset != config.subset {
+        return Err(TrainError::Invalid(format!(
+            "config is for {} but the data is {}",
+            config.subset, data.subset
+        )));
+    }
+    let prep = prepare(config, &data.train)?;
+    let ceiling = config.preprocessor.ceiling;
+    tracing::info!(
+        subset = %config.subset,
+        fit_engines = prep.fit_engines.len(),
+        val_engines = prep.val_engines.len(),
+        cal_engines = prep.cal_engines.len(),
+        fit_windows = prep.fit.count,
+        model = config.model.name(),
+        "training"
+    );
+    let outcome = fit(config, &prep.fit, &prep.val, ceiling, progress)?;
+
+    // Conformal calibration against truth capped at the horizon (see CalibrationConfig).
+    let cap = config.calibration.truth_horizon.unwrap_or(ceiling);
+    let cal_w = windows(&prep.preprocessor, &prep.cal_engines, cap);
+    let cal_pred = clamp(predict_windows(&outcome.model, &cal_w, ceiling)?);
+    let cal_truth: Vec<f64> = cal_w.targets.iter().map(|&t| f64::from(t)).collect();
+    let calibration = Calibration::fit(&config.calibration, &cal_pred, &cal_truth)?;
+    let val_w = windows(&prep.preprocessor, &prep.val_engines, cap);
+    let val_pred = clamp(predict_windows(&outcome.model, &val_w, ceiling)?);
+    let val_truth: Vec<f64> = val_w.targets.iter().map(|&t| f64::from(t)).collect();
+    let val_intervals = coverage_of(&calibration, &val_pred, &val_truth);
+
+    let spec = ModelSpec {
+        format: MODEL_FORMAT.into(),
+        format_version: MODEL_FORMAT_VERSION,
+        subset: config.subset,
+        architecture: config.model.clone(),
+        window: prep.preprocessor.window(),
+        n_features: prep.preprocessor.n_features(),
+        target_scale: ceiling,
+        seed: config.seed,
+        training: config.clone(),
+    };
+    let core = write_core(out, &spec, &outcome.model, &prep.preprocessor, &calibration)?;
+    let version = core.version.clone();
+    let artifact = Artifact::from_parts(
+        out,
+        version.clone(),
+        spec.clone(),
+        outcome.model,
+        prep.preprocessor.clone(),
+        calibration.clone(),
+    );
+    let test = if data.test.is_empty() {
+        None
+    } else {
+        Some(evaluate(
+            &artifact,
+            data.subset,
+            &data.test,
+            &data.test_rul,
+        )?)
+    };
+
+    let mut summary = serde_json::json!({
+        "val_rmse": outcome.best_val_rmse,
+        "val_interval_coverage": val_intervals.coverage,
+        "epochs": outcome.history.len(),
+        "best_epoch": outcome.best_epoch,
+        "training_seconds": outcome.seconds,
+    });
+    if let (Some(t), Some(obj)) = (&test, summary.as_object_mut())
+        && let Some(extra) = t.summary().as_object()
+    {
+        obj.extend(extra.clone());
+    }
+    let metrics = serde_json::json!({
+        "format_version": 1,
+        "created": now_rfc3339(),
+        "subset": config.subset,
+        "version": version,
+        "summary": summary,
+        "training": {
+            "seconds": outcome.seconds,
+            "epochs_run": outcome.history.len(),
+            "best_epoch": outcome.best_epoch,
+            "best_val_rmse": outcome.best_val_rmse,
+            "stop": outcome.stop,
+            "engines": {
+                "fit": units(&prep.fit_engines),
+                "validation": units(&prep.val_engines),
+                "calibration": units(&prep.cal_engines),
+            },
+            "windows": { "fit": prep.fit.count, "validation": prep.val.count, "calibration": cal_w.count },
+            "history": outcome.history,
+        },
+        "validation": { "rmse": outcome.best_val_rmse, "intervals": val_intervals },
+        "test": test,
+        "data_files": data.files,
+    });
+    let card = ModelCard::build(&version, &spec, &prep.preprocessor, &calibration, &metrics);
+    write_rest(out, core, &metrics, &card.to_markdown())?;
+
+    let loaded = Artifact::load(out)?;
+    if loaded.version() != version {
+        return Err(TrainError::Data(format!(
+            "re-loaded artifact has version {} instead of {version}",
+            loaded.version()
+        )));
+    }
+    tracing::info!(%version, dir = %out.display(), "artifact written");
+    Ok(TrainSummary {
+        version,
+        dir: out.to_path_buf(),
+        epochs_run: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        stop: outcome.stop,
+        train_seconds: outcome.seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        val_rmse: outcome.best_val_rmse,
+        val_intervals,
+        test,
+    })
+}
+
+fn clamp(pred: Vec<f32>) -> Vec<f64> {
+    pred.into_iter().map(|p| f64::from(p).max(0.0)).collect()
+}
+
+fn units(engines: &[Engine]) -> Vec<u32> {
+    engines.iter().map(|e| e.unit).collect()
+}
+
+/// Current UTC time as RFC 3339 (`2024-05-01T12:00:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,514 @@
+//! `ServerConfig`: every setting of the service, from flags or environment (flags win), validated once at startup.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use rul_core::PredictorConfig;
+
+/// Problems with the configuration; each message names the setting and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting has a value the service cannot run with.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The `.env` file exists but could not be read or parsed.
+    #[error("cannot read env file {path}: {reason}")]
+    EnvFile { path: PathBuf, reason: String },
+}
+
+/// Settings of `rul serve`. Names follow the original plan (SERVICE_NAME, GRPC_PORT, HTTP_PORT, MODEL_PATH, ...).
+#[derive(Args, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Name reported by GET /health.
+    #[arg(long, env = "SERVICE_NAME", default_value = "ml-prediction-service")]
+    pub service_name: String,
+    /// Address both listeners bind to.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// gRPC port (PredictionService, grpc.health.v1, reflection).
+    #[arg(long, env = "GRPC_PORT", default_value_t = 50051)]
+    pub grpc_port: u16,
+    /// REST port (/predict, /health, /ready, /metrics, ...).
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8000)]
+    pub http_port: u16,
+    /// Directory of the model artifact to serve.
+    #[arg(long, env = "MODEL_PATH", default_value = "models/fd001")]
+    pub model_path: PathBuf,
+    /// Expected window length; startup fails if the loaded artifact disagrees.
+    #[arg(long, env = "SEQUENCE_LENGTH")]
+    pub sequence_length: Option<usize>,
+    /// Expected number of model input features; startup fails if the loaded artifact disagrees.
+    #[arg(long, env = "N_FEATURES")]
+    pub n_features: Option<usize>,
+    /// Expected RUL ceiling (label cap) of the artifact; startup fails if it disagrees.
+    #[arg(long, env = "RUL_CEILING")]
+    pub rul_ceiling: Option<f64>,
+    /// SageMaker endpoint for remote inference (reserved; not used by this build).
+    #[arg(long, env = "SAGEMAKER_ENDPOINT")]
+    pub sagemaker_endpoint: Option<String>,
+    /// AWS region of the SageMaker endpoint.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub aws_region: String,
+    /// Log filter (tracing EnvFilter syntax, e.g. "info" or "rul_server=debug,info").
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log format: "json" or "text"; default json, text when stdout is a terminal.
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Bearer token for POST /admin/reload; unset disables the route (403).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Comma-separated allowed CORS origins ("*" = any origin, never with credentials); empty = no CORS.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Largest micro-batch the model thread runs at once.
+    #[arg(long, env = "MAX_BATCH", default_value_t = 64)]
+    pub max_batch: usize,
+    /// How long the model thread waits to fill a micro-batch (milliseconds; 0 = never wait).
+    #[arg(long, env = "MAX_WAIT_MS", default_value_t = 1)]
+    pub max_wait_ms: u64,
+    /// Pending predictions beyond which requests are refused as overloaded.
+    #[arg(long, env = "QUEUE_CAPACITY", default_value_t = 1024)]
+    pub queue_capacity: usize,
+    /// Prediction cache time-to-live in seconds (0 disables caching).
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 300)]
+    pub cache_ttl_secs: u64,
+    /// Maximum cached predictions.
+    #[arg(long, env = "CACHE_CAPACITY", default_value_t = 10_000)]
+    pub cache_capacity: u64,
+    /// Per-request time limit in milliseconds (REST 504, gRPC DEADLINE_EXCEEDED); gRPC clients may ask for less.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Largest accepted REST request body in bytes (413 beyond).
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
+    pub body_limit_bytes: usize,
+    /// Largest gRPC message in bytes, both directions (RESOURCE_EXHAUSTED beyond).
+    #[arg(long, env = "GRPC_MAX_MESSAGE_BYTES", default_value_t = 4 * 1_048_576)]
+    pub grpc_max_message_bytes: usize,
+    /// Prediction requests handled at once per transport; more are shed (429 / RESOURCE_EXHAUSTED).
+    #[arg(long, env = "CONCURRENCY_LIMIT", default_value_t = 256)]
+    pub concurrency_limit: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            service_name: "ml-prediction-service".into(),
+            host: "0.0.0.0".into(),
+            grpc_port: 50051,
+            http_port: 8000,
+            model_path: PathBuf::from("models/fd001"),
+            sequence_length: None,
+            n_features: None,
+            rul_ceiling: None,
+            sagemaker_endpoint: None,
+            aws_region: "us-east-1".into(),
+            log_level: "info".into(),
+            log_format: None,
+            admin_token: None,
+            cors_origins: Vec::new(),
+            max_batch: 64,
+            max_wait_ms: 1,
+            queue_capacity: 1024,
+            cache_ttl_secs: 300,
+            cache_capacity: 10_000,
+            request_timeout_ms: 10_000,
+            body_limit_bytes: 1_048_576,
+            grpc_max_message_bytes: 4 * 1_048_576,
+            concurrency_limit: 256,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Shortest admin token accepted, so a guessable token cannot be configured by accident.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl ServerConfig {
+    /// Checks every setting and returns all problems at once, one per line.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.service_name.trim().is_empty() {
+            problems.push("SERVICE_NAME must not be empty".to_string());
+        }
+        if self.host.parse::<IpAddr>().is_err() {
+            problems.push(format!(
+                "HOST must be an IP address such as 0.0.0.0 or 127.0.0.1, got {:?}",
+                self.host
+            ));
+        }
+        if self.grpc_port != 0 && self.grpc_port == self.http_port {
+            problems.push(format!(
+                "GRPC_PORT and HTTP_PORT must differ (both {})",
+                self.grpc_port
+            ));
+        }
+        if self.model_path.as_os_str().is_empty() {
+            problems.push("MODEL_PATH must not be empty".to_string());
+        }
+        if self.sequence_length == Some(0) {
+            problems.push("SEQUENCE_LENGTH must be at least 1 when set".to_string());
+        }
+        if self.n_features == Some(0) {
+            problems.push("N_FEATURES must be at least 1 when set".to_string());
+        }
+        if let Some(c) = self.rul_ceiling
+            && !(c.is_finite() && c > 0.0)
+        {
+            problems.push(format!(
+                "RUL_CEILING must be a positive number when set, got {c}"
+            ));
+        }
+        if let Some(token) = self.admin_token()
+            && token.len() < MIN_ADMIN_TOKEN_LEN
+        {
+            problems.push(format!(
+                "ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters when set"
+            ));
+        }
+        for (name, value) in [
+            ("MAX_BATCH", self.max_batch),
+            ("QUEUE_CAPACITY", self.queue_capacity),
+            ("CONCURRENCY_LIMIT", self.concurrency_limit),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.request_timeout_ms == 0 {
+            problems.push("REQUEST_TIMEOUT_MS must be at least 1".to_string());
+        }
+        if self.body_limit_bytes < 1024 {
+            problems.push(format!(
+                "BODY_LIMIT_BYTES must be at least 1024, got {}",
+                self.body_limit_bytes
+            ));
+        }
+        if self.grpc_max_message_bytes < 1024 {
+            problems.push(format!(
+                "GRPC_MAX_MESSAGE_BYTES must be at least 1024, got {}",
+                self.grpc_max_message_bytes
+            ));
+        }
+        for origin in self.cors_origins() {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                problems.push(format!("CORS_ORIGINS entries must be \"*\" or start with http:// or https://, got {origin:?}"));
+            } else if axum::http::HeaderValue::from_str(&origin).is_err() {
+                problems.push(format!(
+                    "CORS_ORIGINS entry {origin:?} is not a valid header value"
+                ));
+            }
+        }
+        if let Some(format) = self.log_format.as_deref().filter(|f| !f.is_empty())
+            && !matches!(format, "json" | "text")
+        {
+            problems.push(format!(
+                "LOG_FORMAT must be \"json\" or \"text\", got {format:?}"
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
+    }
+
+    /// The admin token, treating an empty value as unset.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The SageMaker endpoint, treating an empty value as unset.
+    pub fn sagemaker_endpoint(&self) -> Option<&str> {
+        self.sagemaker_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Trimmed, non-empty CORS origins.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .iter()
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
+
+    /// Socket address of the REST listener.
+    pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.addr(self.http_port)
+    }
+
+    /// Socket address of the gRPC listener.
+    pub fn grpc_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.addr(self.grpc_port)
+    }
+
+    fn addr(&self, port: u16) -> Result<SocketAddr, ConfigError> {
+        let ip: IpAddr = self.host.parse().map_err(|_| {
+            ConfigError::Invalid(format!("HOST must be an IP address, got {:?}", self.host))
+        })?;
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    /// Per-request time limit.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Grace period for in-flight requests at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The core's configuration derived from these settings.
+    pub fn predictor_config(&self) -> PredictorConfig {
+        PredictorConfig {
+            model_path: self.model_path.clone(),
+            max_batch: self.max_batch,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+            queue_capacity: self.queue_capacity,
+            cache_ttl: Duration::from_secs(self.cache_ttl_secs),
+            cache_capacity: self.cache_capacity,
+        }
+    }
+}
+
+/// Debug output redacts the admin token so the effective configuration can be logged safely.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("service_name", &self.service_name)
+            .field("host", &self.host)
+            .field("grpc_port", &self.grpc_port)
+            .field("http_port", &self.http_port)
+            .field("model_path", &self.model_path)
+            .field("sequence_length", &self.sequence_length)
+            .field("n_features", &self.n_features)
+            .field("rul_ceiling", &self.rul_ceiling)
+            .field("sagemaker_endpoint", &self.sagemaker_endpoint)
+            .field("aws_region", &self.aws_region)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("admin_token", &self.admin_token().map(|_| "<redacted>"))
+            .field("cors_origins", &self.cors_origins)
+            .field("max_batch", &self.max_batch)
+            .field("max_wait_ms", &self.max_wait_ms)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("cache_capacity", &self.cache_capacity)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("grpc_max_message_bytes", &self.grpc_max_message_bytes)
+            .field("concurrency_limit", &self.concurrency_limit)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .finish()
+    }
+}
+
+/// Parses `.env` text: `KEY=VALUE` lines, `#` comments, optional `export ` prefix, optional matching quotes.
+pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=VALUE", index + 1));
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("line {}: invalid variable name {key:?}", index + 1));
+        }
+        let value = value.trim();
+        let value = match (value.chars().next(), value.chars().last()) {
+            (Some(q @ ('"' | '\'')), Some(end)) if value.len() >= 2 && end == q => {
+                &value[1..value.len() - 1]
+            }
+            _ => value.split(" #").next().unwrap_or(value).trim_end(),
+        };
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    Ok(pairs)
+}
+
+/// Loads `path` (if it exists) into the process environment without overriding variables already set.
+///
+/// Returns how many variables were set. Call it at the very start of `main`, before any other thread exists,
+/// because changing the environment is only sound while no other thread reads it.
+pub fn load_dotenv(path: &Path) -> Result<usize, ConfigError> {
+    let pending = dotenv_pending(path, |key| std::env::var_os(key).is_some())?;
+    let count = pending.len();
+    for (key, value) in pending {
+        // SAFETY: documented precondition — called before other threads start, so nothing reads concurrently.
+        unsafe { std::env::set_var(&key, value) };
+    }
+    Ok(count)
+}
+
+/// The `.env` pairs at `path` whose variable is not already set (`is_set`); a missing file yields none.
+fn dotenv_pending(
+    path: &Path,
+    is_set: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ConfigError::EnvFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let pairs = parse_dotenv(&text).map_err(|reason| ConfigError::EnvFile {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(pairs.into_iter().filter(|(key, _)| !is_set(key)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ServerConfig,
+    }
+
+    #[test]
+    fn defaults_match_plan_and_validate() {
+        let cli = Cli::try_parse_from(["rul"]).expect("parse");
+        let parsed = cli.config;
+        // Environment of the test process may set some names; compare the ones nobody sets in CI.
+        assert_eq!(ServerConfig::default().grpc_port, 50051);
+        assert_eq!(ServerConfig::default().http_port, 8000);
+        assert_eq!(
+            ServerConfig::default().service_name,
+            "ml-prediction-service"
+        );
+        assert_eq!(parsed.model_path, PathBuf::from("models/fd001"));
+        ServerConfig::default()
+            .validate()
+            .expect("defaults are valid");
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "rul",
+            "--grpc-port",
+            "6000",
+            "--cors-origins",
+            "http://a.example,https://b.example",
+            "--sequence-length",
+            "30",
+        ])
+        .expect("parse");
+        assert_eq!(cli.config.grpc_port, 6000);
+        assert_eq!(cli.config.cors_origins.len(), 2);
+        assert_eq!(cli.config.sequence_length, Some(30));
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let config = ServerConfig {
+            host: "not-an-ip".into(),
+            http_port: 7000,
+            grpc_port: 7000,
+            max_batch: 0,
+            admin_token: Some("short".into()),
+            cors_origins: vec!["ftp://x".into()],
+            rul_ceiling: Some(f64::NAN),
+            ..ServerConfig::default()
+        };
+        let message = config.validate().expect_err("invalid").to_string();
+        for needle in [
+            "HOST",
+            "must differ",
+            "MAX_BATCH",
+            "ADMIN_TOKEN",
+            "CORS_ORIGINS",
+            "RUL_CEILING",
+        ] {
+            assert!(message.contains(needle), "{needle} missing from {message}");
+        }
+    }
+
+    #[test]
+    fn debug_redacts_admin_token() {
+        let config = ServerConfig {
+            admin_token: Some("super-secret-token-123".into()),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("super-secret"));
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn empty_optional_values_count_as_unset() {
+        let config = ServerConfig {
+            admin_token: Some("  ".into()),
+            sagemaker_endpoint: Some(String::new()),
+            cors_origins: vec![String::new()],
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.admin_token(), None);
+        assert_eq!(config.sagemaker_endpoint(), None);
+        assert!(config.cors_origins().is_empty());
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn dotenv_parsing() {
+        let text = "# comment\nexport A=1\nB = \"two words\"\nC='x#y'\nD=plain # trailing\n\nE=\n";
+        let pairs = parse_dotenv(text).expect("parse");
+        assert_eq!(
+            pairs,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x#y".into()),
+                ("D".into(), "plain".into()),
+                ("E".into(), String::new()),
+            ]
+        );
+        assert!(parse_dotenv("no equals sign").is_err());
+        assert!(parse_dotenv("BAD-NAME=1").is_err());
+    }
+
+    #[test]
+    fn dotenv_missing_file_is_fine_and_existing_vars_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(
+            dotenv_pending(&dir.path().join("absent.env"), |_| false)
+                .expect("ok")
+                .is_empty()
+        );
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "NEW_ONE=from-file\nALREADY=overridden\n").expect("write");
+        let pending = dotenv_pending(&path, |key| key == "ALREADY").expect("load");
+        assert_eq!(
+            pending,
+            vec![("NEW_ONE".to_string(), "from-file".to_string())]
+        );
+        std::fs::write(&path, "broken line\n").expect("write");
+        let err = dotenv_pending(&path, |_| false).expect_err("broken");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! Protobuf <-> core conversions and the single PredictError -> gRPC status mapping.
+
+use rul_core::{PredictError, Prediction};
+use rul_data::ValidationError;
+use tonic::{Code, Status};
+
+use super::pb;
+use crate::http::errors::ErrorBody;
+use crate::input::{RawReading, RawRequest};
+
+/// Transport-neutral form of a protobuf request (no checks yet).
+pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
+    RawRequest {
+        engine_id: request.engine_id.clone(),
+        readings: request.sensor_data.iter().map(raw_reading).collect(),
+        use_sagemaker: request.use_sagemaker,
+    }
+}
+
+fn raw_reading(r: &pb::SensorReading) -> RawReading {
+    RawReading {
+        sensors: [
+            r.s1, r.s2, r.s3, r.s4, r.s5, r.s6, r.s7, r.s8, r.s9, r.s10, r.s11, r.s12, r.s13,
+            r.s14, r.s15, r.s16, r.s17, r.s18, r.s19, r.s20, r.s21,
+        ],
+        settings: [r.setting_1, r.setting_2, r.setting_3],
+    }
+}
+
+/// Protobuf form of a transport-neutral reading (used by the client).
+pub fn proto_reading(raw: &RawReading) -> pb::SensorReading {
+    let s = raw.sensors;
+    pb::SensorReading {
+        s1: s[0],
+        s2: s[1],
+        s3: s[2],
+        s4: s[3],
+        s5: s[4],
+        s6: s[5],
+        s7: s[6],
+        s8: s[7],
+        s9: s[8],
+        s10: s[9],
+        s11: s[10],
+        s12: s[11],
+        s13: s[12],
+        s14: s[13],
+        s15: s[14],
+        s16: s[15],
+        s17: s[16],
+        s18: s[17],
+        s19: s[18],
+        s20: s[19],
+        s21: s[20],
+        setting_1: raw.settings[0],
+        setting_2: raw.settings[1],
+        setting_3: raw.settings[2],
+    }
+}
+
+/// Protobuf answer for a core prediction; `predicted_rul` is `rul` truncated toward zero (the plan's int).
+pub fn response(p: &Prediction) -> pb::RulResponse {
+    pb::RulResponse {
+        predicted_rul: truncate(p.rul),
+        confidence: p.confidence,
+        model_version: p.model_version.clone(),
+        rul: p.rul,
+        lower: p.lower,
+        upper: p.upper,
+        level: p.level,
+        tolerance: p.tolerance,
+        padded: p.padded,
+        source: crate::http::predict::source_name(p),
+        cached: p.cached,
+        engine_id: p.engine_id.clone(),
+        padded_cycles: u32::try_from(p.padded_cycles).unwrap_or(u32::MAX),
+        unknown_condition: p.unknown_condition,
+    }
+}
+
+fn truncate(rul: f64) -> i32 {
+    if rul.is_finite() {
+        // `as` saturates at the i32 range; truncation toward zero is the plan's int().
+        rul.trunc() as i32
+    } else {
+        0
+    }
+}
+
+/// gRPC code, error class and client-safe message for a core error (internal detail is logged here).
+fn classify(err: &PredictError) -> (Code, ErrorBody) {
+    let body = |kind: &str, details| ErrorBody {
+        error: err.public_message(),
+        kind: kind.to_string(),
+        details,
+    };
+    match err {
+        PredictError::Validation(v) => (Code::InvalidArgument, validation_body(v)),
+        PredictError::Overloaded => (
+            Code::ResourceExhausted,
+            body("overloaded", serde_json::Value::Null),
+        ),
+        PredictError::NotReady(_) => (
+            Code::Unavailable,
+            body("not_ready", serde_json::Value::Null),
+        ),
+        PredictError::Remote(detail) => {
+            tracing::warn!(detail = detail.as_str(), "remote prediction failed");
+            (Code::Unavailable, body("remote", serde_json::Value::Null))
+        }
+        PredictError::Internal(detail) => {
+            tracing::error!(detail = detail.as_str(), "internal error");
+            (
+                Code::Internal,
+                ErrorBody {
+                    error: "internal error".into(),
+                    kind: "internal".into(),
+                    details: serde_json::Value::Null,
+                },
+            )
+        }
+    }
+}
+
+fn validation_body(v: &ValidationError) -> ErrorBody {
+    ErrorBody {
+        error: v.to_string(),
+        kind: "validation".into(),
+        details: serde_json::to_value(&v.violations).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// The status for a core error; its message is the JSON error shape `{error, type, details}` used by REST too.
+pub fn status(err: &PredictError) -> Status {
+    let (code, body) = classify(err);
+    status_with_body(code, &body)
+}
+
+/// A status whose message is `body` as JSON.
+pub fn status_with_body(code: Code, body: &ErrorBody) -> Status {
+    let message = serde_json::to_string(body).unwrap_or_else(|_| body.error.clone());
+    Status::new(code, message)
+}
+
+/// Per-item error of a batch answer.
+pub fn item_error(err: &PredictError) -> pb::Error {
+    let (code, body) = classify(err);
+    let violations = match err {
+        PredictError::Validation(v) => v
+            .violations
+            .iter()
+            .map(|x| pb::Violation {
+                reading: x.reading.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+                field: x.field.clone(),
+                reason: x.reason.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    pb::Error {
+        code: code as i32,
+        message: body.error,
+        r#type: body.kind,
+        violations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_mapping() {
+        let v =
+            PredictError::Validation(ValidationError::single(Some(2), Some("s4"), "not finite"));
+        let s = status(&v);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let body: ErrorBody = serde_json::from_str(s.message()).expect("json message");
+        assert_eq!(body.kind, "validation");
+        assert_eq!(body.details[0]["field"], "s4");
+        assert_eq!(
+            status(&PredictError::Overloaded).code(),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            status(&PredictError::NotReady("x".into())).code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            status(&PredictError::Remote("x".into())).code(),
+            Code::Unavailable
+        );
+        let internal = status(&PredictError::Internal("secret /etc/path".into()));
+        assert_eq!(internal.code(), Code::Internal);
+        assert!(!internal.message().contains("secret"));
+    }
+
+    #[test]
+    fn item_errors_carry_violations() {
+        let v = PredictError::Validation(ValidationError::single(Some(1), Some("s7"), "missing"));
+        let e = item_error(&v);
+        assert_eq!(e.code, Code::InvalidArgument as i32);
+        assert_eq!(e.violations[0].reading, Some(1));
+        assert_eq!(e.r#type, "validation");
+    }
+
+    #[test]
+    fn truncation_matches_plan() {
+        assert_eq!(truncate(41.9), 41);
+        assert_eq!(truncate(0.2), 0);
+        assert_eq!(truncate(f64::NAN), 0);
+        assert_eq!(truncate(1e12), i32::MAX);
+    }
+
+    #[test]
+    fn readings_round_trip() {
+        let mut raw = RawReading::default();
+        raw.sensors[6] = Some(553.2);
+        raw.settings = [Some(0.1), Some(0.2), Some(100.0)];
+        let proto = proto_reading(&raw);
+        assert_eq!(raw_reading(&proto), raw);
+    }
+}

@@ -1,0 +1,299 @@
+//! gRPC transport (tonic): generated types, the service, health and reflection, and the guard layer that
+//! enforces deadlines, the concurrency limit and the message-size status for PredictionService calls.
+
+pub mod convert;
+pub mod service;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Request, Response};
+use rul_core::Predictor;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::{Code, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::{Layer, Service, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::ServerConfig;
+use crate::http::REQUEST_ID;
+use crate::http::errors::ErrorBody;
+use crate::metrics::{ObserveLayer, Transport};
+pub use service::PredictionApi;
+
+/// Types generated from proto/rul/v1/prediction.proto.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("rul.v1");
+    /// Encoded descriptor set of rul.v1 (for reflection).
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rul_v1_descriptor");
+}
+
+use pb::prediction_service_server::PredictionServiceServer;
+
+/// Full gRPC name of the prediction service.
+pub const SERVICE_NAME: &str = <PredictionServiceServer<PredictionApi> as NamedService>::NAME;
+
+/// Errors building or running the gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    /// Reflection service could not be built from the descriptor sets.
+    #[error("grpc reflection: {0}")]
+    Reflection(String),
+    /// The server failed while serving.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The PredictionService with the configured message-size limits.
+pub fn grpc_service(
+    predictor: Predictor,
+    config: &ServerConfig,
+) -> PredictionServiceServer<PredictionApi> {
+    PredictionServiceServer::new(PredictionApi::new(predictor))
+        .max_decoding_message_size(config.grpc_max_message_bytes)
+        .max_encoding_message_size(config.grpc_max_message_bytes)
+}
+
+/// PredictionService + grpc.health.v1 (NOT_SERVING until [`set_serving`]) + reflection v1, and the health handle.
+pub async fn grpc_routes(
+    predictor: Predictor,
+    config: &ServerConfig,
+) -> Result<(Routes, HealthReporter), GrpcError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    set_serving(&reporter, false).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| GrpcError::Reflection(e.to_string()))?;
+    let routes = Routes::new(grpc_service(predictor, config))
+        .add_service(health)
+        .add_service(reflection);
+    Ok((routes, reporter))
+}
+
+/// Sets the health status of both the prediction service and the whole server ("").
+pub async fn set_serving(reporter: &HealthReporter, serving: bool) {
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status(SERVICE_NAME, status).await;
+    reporter.set_service_status("", status).await;
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    routes: Routes,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), GrpcError> {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(ObserveLayer::new(Transport::Grpc))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(GrpcGuardLayer::new(
+            config.concurrency_limit,
+            config.request_timeout(),
+        ))
+        .into_inner();
+    // Our own listener bypasses tonic's socket options, so set TCP_NODELAY here.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(tcp) = &stream {
+            let _ = tcp.set_nodelay(true);
+        }
+        stream
+    });
+    tonic::transport::Server::builder()
+        .layer(layers)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Deadline (grpc-timeout, capped by REQUEST_TIMEOUT_MS -> DEADLINE_EXCEEDED), concurrency limit with load
+/// shedding (-> RESOURCE_EXHAUSTED) and over-size request (-> RESOURCE_EXHAUSTED) for PredictionService calls.
+/// Health and reflection (long-lived streams) pass through untouched.
+#[derive(Clone, Debug)]
+pub struct GrpcGuardLayer {
+    limiter: Arc<Semaphore>,
+    server_timeout: Duration,
+}
+
+impl GrpcGuardLayer {
+    /// At most `concurrency` calls at once, each limited to `server_timeout`.
+    pub fn new(concurrency: usize, server_timeout: Duration) -> Self {
+        Self {
+            limiter: Arc::new(Semaphore::new(concurrency)),
+            server_timeout,
+        }
+    }
+}
+
+impl<S> Layer<S> for GrpcGuardLayer {
+    type Service = GrpcGuard<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcGuard {
+            inner,
+            limiter: self.limiter.clone(),
+            server_timeout: self.server_timeout,
+        }
+    }
+}
+
+/// Service produced by [`GrpcGuardLayer`].
+#[derive(Clone, Debug)]
+pub struct GrpcGuard<S> {
+    inner: S,
+    limiter: Arc<Semaphore>,
+    server_timeout: Duration,
+}
+
+/// Our deadline fires this much before tonic's own grpc-timeout timer so clients see DEADLINE_EXCEEDED, not CANCELLED.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(2);
+
+type GrpcResponse = Response<tonic::body::Body>;
+
+impl<S, B> Service<Request<B>> for GrpcGuard<S>
+where
+    S: Service<Request<B>, Response = GrpcResponse, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = GrpcResponse;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<GrpcResponse, Infallible>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if !request
+            .uri()
+            .path()
+            .starts_with(&format!("/{SERVICE_NAME}/"))
+        {
+            return Box::pin(inner.call(request));
+        }
+        let Ok(permit) = self.limiter.clone().try_acquire_owned() else {
+            let body = error_body("overloaded", "server overloaded; retry later");
+            return Box::pin(std::future::ready(Ok(status_response(
+                Code::ResourceExhausted,
+                &body,
+            ))));
+        };
+        let deadline = match parse_grpc_timeout(request.headers()) {
+            Some(client) => client
+                .saturating_sub(DEADLINE_MARGIN)
+                .min(self.server_timeout),
+            None => self.server_timeout,
+        };
+        let future = inner.call(request);
+        Box::pin(async move {
+            let response = match tokio::time::timeout(deadline, future).await {
+                Ok(Ok(response)) => resize_status(response),
+                Ok(Err(never)) => match never {},
+                Err(_) => status_response(
+                    Code::DeadlineExceeded,
+                    &error_body("deadline", "deadline exceeded"),
+                ),
+            };
+            drop(permit);
+            Ok(response)
+        })
+    }
+}
+
+fn error_body(kind: &str, error: &str) -> ErrorBody {
+    ErrorBody {
+        error: error.to_string(),
+        kind: kind.to_string(),
+        details: serde_json::Value::Null,
+    }
+}
+
+fn status_response(code: Code, body: &ErrorBody) -> GrpcResponse {
+    convert::status_with_body(code, body).into_http()
+}
+
+/// tonic reports a request over the size limit as OUT_OF_RANGE; gRPC's status table says RESOURCE_EXHAUSTED.
+/// Our service never returns OUT_OF_RANGE itself, so any such trailers-only answer is the codec's limit.
+fn resize_status(response: GrpcResponse) -> GrpcResponse {
+    match Status::from_header_map(response.headers()) {
+        Some(status) if status.code() == Code::OutOfRange => {
+            let body = ErrorBody {
+                error: "message too large".into(),
+                kind: "payload_too_large".into(),
+                details: serde_json::json!({ "reason": status.message() }),
+            };
+            status_response(Code::ResourceExhausted, &body)
+        }
+        _ => response,
+    }
+}
+
+/// Parses the grpc-timeout header ("<=8 digits><H|M|S|m|u|n>"); malformed values are ignored.
+fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let split = value.len().checked_sub(1)?;
+    let (digits, unit) = value.split_at(split);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn timeout_of(v: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-timeout", HeaderValue::from_str(v).expect("header"));
+        parse_grpc_timeout(&headers)
+    }
+
+    #[test]
+    fn grpc_timeout_header_parsing() {
+        assert_eq!(timeout_of("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(timeout_of("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(timeout_of("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(timeout_of("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(timeout_of("123456789m"), None);
+        assert_eq!(timeout_of("m"), None);
+        assert_eq!(timeout_of("10x"), None);
+        assert_eq!(parse_grpc_timeout(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn service_name_is_the_proto_name() {
+        assert_eq!(SERVICE_NAME, "rul.v1.PredictionService");
+    }
+}

@@ -1,0 +1,78 @@
+//! `rul.v1.PredictionService` over the core: decode, run the shared checks, call the core, map the result.
+
+use rul_core::Predictor;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::pb::{self, prediction_service_server::PredictionService};
+use crate::input;
+use crate::metrics::RequestLog;
+
+/// The gRPC service implementation; cheap to clone.
+#[derive(Clone)]
+pub struct PredictionApi {
+    predictor: Predictor,
+}
+
+impl PredictionApi {
+    /// A service answering from `predictor`.
+    pub fn new(predictor: Predictor) -> Self {
+        Self { predictor }
+    }
+}
+
+#[tonic::async_trait]
+impl PredictionService for PredictionApi {
+    async fn predict_rul(
+        &self,
+        request: Request<pb::RulRequest>,
+    ) -> Result<Response<pb::RulResponse>, Status> {
+        let raw = convert::raw_request(request.get_ref());
+        let core_request = input::to_core_request(raw)
+            .map_err(|v| convert::status(&rul_core::PredictError::Validation(v)))?;
+        let prediction = self
+            .predictor
+            .predict(core_request)
+            .await
+            .map_err(|e| convert::status(&e))?;
+        let mut response = Response::new(convert::response(&prediction));
+        response.extensions_mut().insert(RequestLog {
+            engine_id: Some(crate::metrics::log_safe(&prediction.engine_id)),
+            cached: Some(prediction.cached),
+            model_version: Some(prediction.model_version.clone()),
+        });
+        Ok(response)
+    }
+
+    async fn batch_predict_rul(
+        &self,
+        request: Request<pb::BatchRulRequest>,
+    ) -> Result<Response<pb::BatchRulResponse>, Status> {
+        let requests = &request.get_ref().requests;
+        if let Some(v) = input::batch_size_violation(requests.len()) {
+            return Err(convert::status(&rul_core::PredictError::Validation(v)));
+        }
+        let outcomes = input::run_batch(
+            &self.predictor,
+            requests.iter().map(convert::raw_request).collect(),
+        )
+        .await;
+        let responses = requests
+            .iter()
+            .zip(outcomes)
+            .map(|(req, outcome)| pb::BatchItem {
+                engine_id: req.engine_id.clone(),
+                result: Some(match outcome {
+                    Ok(p) => pb::batch_item::Result::Response(convert::response(&p)),
+                    Err(e) => pb::batch_item::Result::Error(convert::item_error(&e)),
+                }),
+            })
+            .collect();
+        let mut response = Response::new(pb::BatchRulResponse { responses });
+        response.extensions_mut().insert(RequestLog {
+            engine_id: Some(format!("batch({})", requests.len())),
+            ..RequestLog::default()
+        });
+        Ok(response)
+    }
+}

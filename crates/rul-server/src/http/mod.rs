@@ -1,0 +1,143 @@
+//! REST transport (axum): router, shared state, and the cross-cutting layers (request id, metrics/access log,
+//! CORS, timeout, body limit, concurrency limit with load shedding, panic catching).
+
+pub mod admin;
+pub mod errors;
+pub mod openapi;
+pub mod predict;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rul_core::Predictor;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::ServerConfig;
+use crate::metrics::{ObserveLayer, Transport};
+use errors::ApiError;
+
+/// Header carrying the request id (accepted from the client, generated if absent, always returned).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler may use: the core handle plus the few settings the REST layer needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The shared core.
+    pub predictor: Predictor,
+    /// SERVICE_NAME.
+    pub service_name: Arc<str>,
+    /// ADMIN_TOKEN (None = admin routes disabled).
+    pub admin_token: Option<Arc<str>>,
+    /// Prometheus handle for GET /metrics (None = no recorder installed).
+    pub metrics: Option<PrometheusHandle>,
+    body_limit: usize,
+    request_timeout: Duration,
+    limiter: Arc<Semaphore>,
+    cors_origins: Vec<String>,
+}
+
+impl AppState {
+    /// State for `predictor` with the limits of `config`.
+    pub fn new(
+        predictor: Predictor,
+        config: &ServerConfig,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        Self {
+            predictor,
+            service_name: Arc::from(config.service_name.as_str()),
+            admin_token: config.admin_token().map(Arc::from),
+            metrics,
+            body_limit: config.body_limit_bytes,
+            request_timeout: config.request_timeout(),
+            limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
+            cors_origins: config.cors_origins(),
+        }
+    }
+}
+
+/// The complete REST application (all routes and layers), ready for `axum::serve` or `oneshot` in tests.
+pub fn http_router(state: AppState) -> Router {
+    let limited = Router::new()
+        .route("/predict", post(predict::predict))
+        .route("/predict/batch", post(predict::predict_batch))
+        .route("/admin/reload", post(admin::reload))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load));
+
+    let mut router = Router::new()
+        .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready))
+        .route("/model", get(routes::model))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(openapi_json))
+        .merge(limited)
+        .fallback(errors::fallback_not_found)
+        .method_not_allowed_fallback(errors::fallback_method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
+    if let Some(cors) = cors_layer(&state.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(ObserveLayer::new(Transport::Http))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(errors::panic_response))
+        .with_state(state)
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::document())
+}
+
+/// Answers 504 (JSON) when a request runs past REQUEST_TIMEOUT_MS.
+async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout().into_response(),
+    }
+}
+
+/// Concurrency limit with load shedding: beyond CONCURRENCY_LIMIT in-flight predictions, answer 429 at once.
+async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.limiter.clone().try_acquire_owned() {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(_) => ApiError::overloaded().into_response(),
+    }
+}
+
+/// CORS from CORS_ORIGINS: none configured = no CORS headers; "*" = any origin (never with credentials).
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
+            .expose_headers([REQUEST_ID])
+            .allow_credentials(false)
+            .max_age(Duration::from_secs(600)),
+    )
+}

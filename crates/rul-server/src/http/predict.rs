@@ -1,0 +1,418 @@
+//! POST /predict and POST /predict/batch: parse, run the shared checks, call the core, map the result.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use rul_core::Prediction;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::errors::{ApiError, ApiJson, ErrorBody};
+use crate::input::{self, RawReading, RawRequest};
+use crate::metrics::RequestLog;
+
+/// One operating cycle. Every sensor is optional in the schema so a missing one is reported by name (422);
+/// which sensors are required depends on the loaded model (by default s2 s3 s4 s7 s8 s9 s11 s12 s13 s14 s15 s17 s20 s21).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct SensorReadingBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s2: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s4: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s6: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s7: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s8: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s9: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s11: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s12: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s13: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s14: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s15: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s16: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s17: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s18: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s19: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s20: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s21: Option<f64>,
+    /// Operating settings: all three or none (required by multi-condition models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting_1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting_2: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting_3: Option<f64>,
+}
+
+impl SensorReadingBody {
+    /// Transport-neutral form.
+    pub fn to_raw(&self) -> RawReading {
+        RawReading {
+            sensors: [
+                self.s1, self.s2, self.s3, self.s4, self.s5, self.s6, self.s7, self.s8, self.s9,
+                self.s10, self.s11, self.s12, self.s13, self.s14, self.s15, self.s16, self.s17,
+                self.s18, self.s19, self.s20, self.s21,
+            ],
+            settings: [self.setting_1, self.setting_2, self.setting_3],
+        }
+    }
+
+    /// Builds a body from the transport-neutral form.
+    pub fn from_raw(raw: &RawReading) -> Self {
+        let s = raw.sensors;
+        Self {
+            s1: s[0],
+            s2: s[1],
+            s3: s[2],
+            s4: s[3],
+            s5: s[4],
+            s6: s[5],
+            s7: s[6],
+            s8: s[7],
+            s9: s[8],
+            s10: s[9],
+            s11: s[10],
+            s12: s[11],
+            s13: s[12],
+            s14: s[13],
+            s15: s[14],
+            s16: s[15],
+            s17: s[16],
+            s18: s[17],
+            s19: s[18],
+            s20: s[19],
+            s21: s[20],
+            setting_1: raw.settings[0],
+            setting_2: raw.settings[1],
+            setting_3: raw.settings[2],
+        }
+    }
+}
+
+/// Body of POST /predict.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PredictBody {
+    /// Engine identifier, 1..=128 printable characters.
+    pub engine_id: String,
+    /// Readings, oldest first, 1..=500.
+    pub sensor_data: Vec<SensorReadingBody>,
+    /// Reserved for remote (SageMaker) inference; `true` is rejected (422) until supported.
+    #[serde(default)]
+    pub use_sagemaker: bool,
+}
+
+impl PredictBody {
+    fn to_raw(&self) -> RawRequest {
+        RawRequest {
+            engine_id: self.engine_id.clone(),
+            readings: self
+                .sensor_data
+                .iter()
+                .map(SensorReadingBody::to_raw)
+                .collect(),
+            use_sagemaker: self.use_sagemaker,
+        }
+    }
+}
+
+/// Conformal prediction interval.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Interval {
+    /// Lower bound in cycles (>= 0).
+    pub lower: f64,
+    /// Upper bound in cycles.
+    pub upper: f64,
+    /// Coverage level, e.g. 0.9.
+    pub level: f64,
+}
+
+/// Answer of POST /predict.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PredictResponse {
+    /// Engine identifier from the request.
+    pub engine_id: String,
+    /// Predicted remaining useful life in cycles (exact; gRPC's `predicted_rul` is this truncated).
+    pub predicted_rul: f64,
+    /// Calibrated probability that the true RUL is within `tolerance` cycles of `predicted_rul`.
+    pub confidence: f64,
+    /// Version (content hash) of the model that answered.
+    pub model_version: String,
+    /// When the answer was produced (RFC 3339, UTC).
+    pub timestamp: String,
+    /// Prediction interval.
+    pub interval: Interval,
+    /// Cycles used for `confidence`.
+    pub tolerance: f64,
+    /// Whether fewer readings than the model window were sent (window padded).
+    pub padded: bool,
+    /// How many cycles were padded.
+    pub padded_cycles: usize,
+    /// Whether the operating settings matched no condition seen in training.
+    pub unknown_condition: bool,
+    /// Where the prediction was computed ("local").
+    pub source: String,
+    /// Whether the answer came from the cache.
+    pub cached: bool,
+}
+
+impl PredictResponse {
+    /// Maps a core prediction.
+    pub fn from_prediction(p: &Prediction) -> Self {
+        Self {
+            engine_id: p.engine_id.clone(),
+            predicted_rul: p.rul,
+            confidence: p.confidence,
+            model_version: p.model_version.clone(),
+            timestamp: rfc3339_now(),
+            interval: Interval {
+                lower: p.lower,
+                upper: p.upper,
+                level: p.level,
+            },
+            tolerance: p.tolerance,
+            padded: p.padded,
+            padded_cycles: p.padded_cycles,
+            unknown_condition: p.unknown_condition,
+            source: source_name(p),
+            cached: p.cached,
+        }
+    }
+}
+
+/// The core's `Source` as its serde name ("local", ...).
+pub fn source_name(p: &Prediction) -> String {
+    match serde_json::to_value(p.source) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{:?}", p.source).to_lowercase(),
+    }
+}
+
+/// Body of POST /predict/batch.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    /// 1..=256 requests, each shaped like POST /predict's body.
+    pub requests: Vec<PredictBody>,
+}
+
+/// One item of a batch answer: `prediction` on success, `error` otherwise; `status` is what POST /predict would return.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BatchItem {
+    /// Engine identifier from the request item.
+    pub engine_id: String,
+    /// HTTP status the item would have had on its own (200, 422, 429, 503, 500).
+    pub status: u16,
+    /// The prediction, when `status` is 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictResponse>,
+    /// The error, otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// Answer of POST /predict/batch, in request order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BatchResponse {
+    /// One item per request.
+    pub results: Vec<BatchItem>,
+}
+
+/// Predict the RUL of one engine.
+#[utoipa::path(
+    post,
+    path = "/predict",
+    tag = "prediction",
+    request_body = PredictBody,
+    responses(
+        (status = 200, description = "Prediction", body = PredictResponse),
+        (status = 400, description = "Invalid JSON or body not matching the schema", body = ErrorBody),
+        (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Readings rejected; details lists the violations", body = ErrorBody),
+        (status = 429, description = "Overloaded; retry later", body = ErrorBody),
+        (status = 503, description = "Model not ready", body = ErrorBody),
+        (status = 504, description = "Request timed out", body = ErrorBody),
+        (status = 500, description = "Internal error (generic message)", body = ErrorBody),
+    )
+)]
+pub async fn predict(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PredictBody>,
+) -> Response {
+    let engine_id = Some(crate::metrics::log_safe(&body.engine_id));
+    let outcome = match input::to_core_request(body.to_raw()) {
+        Ok(request) => state
+            .predictor
+            .predict(request)
+            .await
+            .map_err(ApiError::from),
+        Err(v) => Err(ApiError::validation(&v)),
+    };
+    let (mut response, log) = match outcome {
+        Ok(prediction) => (
+            Json(PredictResponse::from_prediction(&prediction)).into_response(),
+            RequestLog {
+                engine_id,
+                cached: Some(prediction.cached),
+                model_version: Some(prediction.model_version),
+            },
+        ),
+        Err(error) => (
+            error.into_response(),
+            RequestLog {
+                engine_id,
+                ..RequestLog::default()
+            },
+        ),
+    };
+    response.extensions_mut().insert(log);
+    response
+}
+
+/// Predict many engines; each item succeeds or fails on its own.
+#[utoipa::path(
+    post,
+    path = "/predict/batch",
+    tag = "prediction",
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "Per-item results in request order", body = BatchResponse),
+        (status = 400, description = "Invalid JSON or body not matching the schema", body = ErrorBody),
+        (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Empty batch or more than 256 requests", body = ErrorBody),
+        (status = 429, description = "Overloaded; retry later", body = ErrorBody),
+        (status = 504, description = "Request timed out", body = ErrorBody),
+        (status = 500, description = "Internal error (generic message)", body = ErrorBody),
+    )
+)]
+pub async fn predict_batch(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<Response, ApiError> {
+    if let Some(v) = input::batch_size_violation(body.requests.len()) {
+        return Err(ApiError::validation(&v));
+    }
+    let count = body.requests.len();
+    let outcomes = input::run_batch(
+        &state.predictor,
+        body.requests.iter().map(PredictBody::to_raw).collect(),
+    )
+    .await;
+    let results = body
+        .requests
+        .iter()
+        .zip(outcomes)
+        .map(|(request, outcome)| match outcome {
+            Ok(p) => BatchItem {
+                engine_id: request.engine_id.clone(),
+                status: 200,
+                prediction: Some(PredictResponse::from_prediction(&p)),
+                error: None,
+            },
+            Err(e) => {
+                let api = ApiError::from(e);
+                BatchItem {
+                    engine_id: request.engine_id.clone(),
+                    status: api.status().as_u16(),
+                    prediction: None,
+                    error: Some(api.body().clone()),
+                }
+            }
+        })
+        .collect();
+    let mut response = Json(BatchResponse { results }).into_response();
+    response.extensions_mut().insert(RequestLog {
+        engine_id: Some(format!("batch({count})")),
+        ..RequestLog::default()
+    });
+    Ok(response)
+}
+
+/// Current time as RFC 3339 UTC with millisecond precision, e.g. "2024-05-01T12:00:00.123Z".
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs(), now.subsec_millis())
+}
+
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_714_564_800, 123), "2024-05-01T12:00:00.123Z");
+        assert!(rfc3339_now().ends_with('Z'));
+    }
+
+    #[test]
+    fn reading_body_round_trips_raw() {
+        let body = SensorReadingBody {
+            s2: Some(1.0),
+            s21: Some(2.0),
+            setting_3: Some(0.5),
+            ..Default::default()
+        };
+        assert_eq!(SensorReadingBody::from_raw(&body.to_raw()), body);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err =
+            serde_json::from_str::<PredictBody>(r#"{"engine_id":"1","sensor_data":[],"extra":1}"#);
+        assert!(err.is_err());
+        let err = serde_json::from_str::<SensorReadingBody>(r#"{"s22":1}"#);
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! Small read-only routes: /health, /ready, /model, /metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::errors::{ApiError, ErrorBody};
+
+/// Liveness answer.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct HealthResponse {
+    /// Always "healthy" while the process serves HTTP.
+    pub status: String,
+    /// SERVICE_NAME.
+    pub service: String,
+    /// Server build version.
+    pub version: String,
+}
+
+/// Readiness answer.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ReadyResponse {
+    /// Whether the model is loaded and warm.
+    pub ready: bool,
+    /// Loaded model version, when ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    /// Why not ready, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Liveness: the process is up (does not depend on the model).
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthResponse)))]
+pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "healthy".into(),
+        service: state.service_name.to_string(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// Readiness: 200 once the model is loaded and warmed up, 503 before.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = ReadyResponse),
+        (status = 503, description = "Not ready yet (loading or warming up)", body = ReadyResponse),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyResponse>) {
+    if state.predictor.is_ready() {
+        let model_version = state.predictor.model_info().map(|m| m.version.clone());
+        (
+            StatusCode::OK,
+            Json(ReadyResponse {
+                ready: true,
+                model_version,
+                reason: None,
+            }),
+        )
+    } else {
+        let reason = Some("model loading or warming up".to_string());
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ReadyResponse {
+                ready: false,
+                model_version: None,
+                reason,
+            }),
+        )
+    }
+}
+
+/// The loaded model's card: version, subset, window, features, sensors, calibration, metrics.
+#[utoipa::path(
+    get,
+    path = "/model",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Model card", body = Object),
+        (status = 503, description = "No model loaded yet", body = ErrorBody),
+    )
+)]
+pub async fn model(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.predictor.model_info() {
+        Some(info) => {
+            let mut card =
+                serde_json::to_value(info).map_err(|e| ApiError::internal(&e.to_string()))?;
+            // The server-side directory is an internal detail; /admin/reload (authenticated) still reports it.
+            if let Some(object) = card.as_object_mut() {
+                object.remove("path");
+            }
+            Ok(Json(card).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no model loaded yet",
+        )),
+    }
+}
+
+/// Prometheus text exposition of every `rul_*` metric.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 404, description = "No metrics recorder installed in this process", body = ErrorBody),
+    )
+)]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let Some(handle) = state.metrics.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics recorder not installed",
+        ));
+    };
+    let text = handle.render();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

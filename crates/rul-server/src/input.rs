@@ -1,0 +1,230 @@
+//! Request checks shared by REST and gRPC that the core does not make: engine id shape, settings given together,
+//! remote inference not available. Everything about the readings themselves is validated by the core.
+
+use rul_data::{Reading, ValidationError, Violation};
+
+/// Longest accepted engine id, in characters (ids are logged and used as cache keys).
+pub const MAX_ENGINE_ID_CHARS: usize = 128;
+/// Most requests accepted in one batch call.
+pub const MAX_BATCH_REQUESTS: usize = 256;
+
+/// Sensor field names in field-number order (s1..s21), as used by both transports.
+pub const SENSOR_FIELDS: [&str; 21] = [
+    "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+    "s16", "s17", "s18", "s19", "s20", "s21",
+];
+/// Operating-setting field names.
+pub const SETTING_FIELDS: [&str; 3] = ["setting_1", "setting_2", "setting_3"];
+
+/// One reading as decoded by a transport: every sensor and setting optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawReading {
+    /// s1..s21 in order.
+    pub sensors: [Option<f64>; 21],
+    /// setting_1..setting_3.
+    pub settings: [Option<f64>; 3],
+}
+
+/// A request as decoded by a transport, before the shared checks.
+#[derive(Clone, Debug, Default)]
+pub struct RawRequest {
+    /// Client's engine identifier.
+    pub engine_id: String,
+    /// Readings, oldest first.
+    pub readings: Vec<RawReading>,
+    /// Whether the client asked for remote (SageMaker) inference.
+    pub use_sagemaker: bool,
+}
+
+/// Runs the shared checks and builds the core request; every problem is reported, not just the first.
+pub fn to_core_request(raw: RawRequest) -> Result<rul_core::PredictRequest, ValidationError> {
+    let mut violations = engine_id_violations(&raw.engine_id);
+    if raw.use_sagemaker {
+        violations.push(violation(
+            None,
+            Some("use_sagemaker"),
+            "remote (SageMaker) inference is not available on this server; omit the field or set it to false",
+        ));
+    }
+    let mut readings = Vec::with_capacity(raw.readings.len());
+    for (index, reading) in raw.readings.iter().enumerate() {
+        match to_reading(reading) {
+            Ok(r) => readings.push(r),
+            Err(v) if violations.len() < rul_data::MAX_VIOLATIONS => violations.push(Violation {
+                reading: Some(index),
+                ..v
+            }),
+            Err(_) => {}
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ValidationError { violations });
+    }
+    Ok(rul_core::PredictRequest {
+        engine_id: raw.engine_id,
+        readings,
+    })
+}
+
+/// Checks a batch's size.
+pub fn batch_size_violation(count: usize) -> Option<ValidationError> {
+    if count == 0 {
+        Some(ValidationError::single(
+            None,
+            Some("requests"),
+            "batch must contain at least one request",
+        ))
+    } else if count > MAX_BATCH_REQUESTS {
+        Some(ValidationError::single(
+            None,
+            Some("requests"),
+            format!("batch has {count} requests; at most {MAX_BATCH_REQUESTS} are accepted"),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Runs the shared checks per item, sends the valid ones to the core in one call, and merges answers in order.
+pub async fn run_batch(
+    predictor: &rul_core::Predictor,
+    raws: Vec<RawRequest>,
+) -> Vec<Result<rul_core::Prediction, rul_core::PredictError>> {
+    use rul_core::PredictError;
+    let mut slots: Vec<Option<Result<rul_core::Prediction, PredictError>>> =
+        Vec::with_capacity(raws.len());
+    let mut valid = Vec::new();
+    for raw in raws {
+        match to_core_request(raw) {
+            Ok(request) => {
+                valid.push(request);
+                slots.push(None);
+            }
+            Err(v) => slots.push(Some(Err(PredictError::Validation(v)))),
+        }
+    }
+    let mut answers = predictor.predict_many(valid).await.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                answers.next().unwrap_or_else(|| {
+                    Err(PredictError::Internal(
+                        "core returned too few batch answers".into(),
+                    ))
+                })
+            })
+        })
+        .collect()
+}
+
+fn engine_id_violations(id: &str) -> Vec<Violation> {
+    let chars = id.chars().count();
+    let reason = if id.trim().is_empty() {
+        Some("engine_id must not be empty".to_string())
+    } else if chars > MAX_ENGINE_ID_CHARS {
+        Some(format!(
+            "engine_id has {chars} characters; at most {MAX_ENGINE_ID_CHARS} are accepted"
+        ))
+    } else if id.chars().any(char::is_control) {
+        Some("engine_id must not contain control characters".to_string())
+    } else {
+        None
+    };
+    reason
+        .map(|r| violation(None, Some("engine_id"), r))
+        .into_iter()
+        .collect()
+}
+
+fn to_reading(raw: &RawReading) -> Result<Reading, Violation> {
+    let sensors = SENSOR_FIELDS
+        .iter()
+        .zip(raw.sensors.iter())
+        .filter_map(|(name, value)| value.map(|v| (name.to_string(), v)))
+        .collect();
+    let settings = match raw.settings {
+        [Some(a), Some(b), Some(c)] => Some([a, b, c]),
+        [None, None, None] => None,
+        _ => {
+            return Err(violation(
+                None,
+                Some("setting_1"),
+                "setting_1, setting_2 and setting_3 must be given together or not at all",
+            ));
+        }
+    };
+    Ok(Reading { sensors, settings })
+}
+
+fn violation(reading: Option<usize>, field: Option<&str>, reason: impl Into<String>) -> Violation {
+    Violation {
+        reading,
+        field: field.map(str::to_string),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading() -> RawReading {
+        let mut r = RawReading::default();
+        r.sensors[1] = Some(642.0);
+        r.sensors[20] = Some(23.4);
+        r
+    }
+
+    #[test]
+    fn builds_core_request_with_present_sensors_only() {
+        let raw = RawRequest {
+            engine_id: "7".into(),
+            readings: vec![reading()],
+            use_sagemaker: false,
+        };
+        let req = to_core_request(raw).expect("valid");
+        assert_eq!(
+            req.readings[0].sensors,
+            vec![("s2".to_string(), 642.0), ("s21".to_string(), 23.4)]
+        );
+        assert_eq!(req.readings[0].settings, None);
+    }
+
+    #[test]
+    fn reports_all_problems() {
+        let mut partial = reading();
+        partial.settings[0] = Some(0.1);
+        let raw = RawRequest {
+            engine_id: "x".repeat(10_000),
+            readings: vec![reading(), partial],
+            use_sagemaker: true,
+        };
+        let Err(err) = to_core_request(raw) else {
+            panic!("expected invalid")
+        };
+        let fields: Vec<_> = err
+            .violations
+            .iter()
+            .map(|v| v.field.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(fields, ["engine_id", "use_sagemaker", "setting_1"]);
+        assert_eq!(err.violations[2].reading, Some(1));
+    }
+
+    #[test]
+    fn engine_id_rules() {
+        assert!(!engine_id_violations("").is_empty());
+        assert!(!engine_id_violations("   ").is_empty());
+        assert!(!engine_id_violations("a\nb").is_empty());
+        assert!(engine_id_violations(&"e".repeat(MAX_ENGINE_ID_CHARS)).is_empty());
+        assert!(!engine_id_violations(&"e".repeat(MAX_ENGINE_ID_CHARS + 1)).is_empty());
+    }
+
+    #[test]
+    fn batch_sizes() {
+        assert!(batch_size_violation(0).is_some());
+        assert!(batch_size_violation(1).is_none());
+        assert!(batch_size_violation(MAX_BATCH_REQUESTS + 1).is_some());
+    }
+}

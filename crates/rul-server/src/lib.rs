@@ -1,0 +1,326 @@
+//! rul-server: the transports over the core `Predictor` — gRPC (tonic: rul.v1.PredictionService, grpc.health.v1,
+//! reflection) and REST (axum) in one process sharing one Predictor, plus Prometheus metrics, logging,
+//! configuration, graceful shutdown, a gRPC client helper and a load generator.
+
+pub mod client;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod input;
+pub mod loadgen;
+pub mod logging;
+pub mod metrics;
+pub mod shutdown;
+
+use std::future::Future;
+
+use axum::serve::ListenerExt;
+use rul_core::{PredictError, Predictor};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use client::{ClientError, PredictOutput, predict_grpc, predict_http, read_readings_file};
+pub use config::{ConfigError, ServerConfig, load_dotenv};
+pub use grpc::{grpc_routes, grpc_service};
+pub use http::{AppState, http_router};
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot bind {what} listener on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+    /// The model artifact could not be loaded at startup.
+    #[error("model failed to load from {path}: {reason}")]
+    Model { path: String, reason: String },
+    /// The loaded artifact disagrees with SEQUENCE_LENGTH / N_FEATURES / RUL_CEILING.
+    #[error("model artifact does not match the configuration: {0}")]
+    ArtifactMismatch(String),
+    /// The REST server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Grpc(#[from] grpc::GrpcError),
+}
+
+/// Runs the service until SIGTERM/SIGINT: validates the config, installs metrics, binds HOST:HTTP_PORT and
+/// HOST:GRPC_PORT, serves both, drains in-flight requests within SHUTDOWN_GRACE_SECS, then stops the core.
+/// Logging is not initialised here (see [`logging::init`]).
+pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    config.validate()?;
+    let http_addr = config.http_addr()?;
+    let grpc_addr = config.grpc_addr()?;
+    let http = TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "http",
+            addr: http_addr.to_string(),
+            source,
+        })?;
+    let grpc = TcpListener::bind(grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "grpc",
+            addr: grpc_addr.to_string(),
+            source,
+        })?;
+    serve_with_listeners(config, http, grpc, shutdown::signal()).await
+}
+
+/// [`serve`] on listeners the caller bound (tests use 127.0.0.1:0), stopping when `shutdown` resolves.
+pub async fn serve_with_listeners(
+    config: ServerConfig,
+    http: TcpListener,
+    grpc: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let handle = metrics::install()?;
+    tracing::info!(config = ?config, "effective configuration");
+    if let Some(endpoint) = config.sagemaker_endpoint() {
+        tracing::warn!(
+            endpoint,
+            "SAGEMAKER_ENDPOINT is set but remote inference is not available in this build"
+        );
+    }
+    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(http = %local(&http), grpc = %local(&grpc), "listening");
+
+    let predictor = Predictor::start(config.predictor_config());
+    let router = http::http_router(AppState::new(
+        predictor.clone(),
+        &config,
+        Some(handle.clone()),
+    ));
+    let (routes, reporter) = grpc::grpc_routes(predictor.clone(), &config).await?;
+
+    let (trigger, stop) = shutdown::channel();
+    let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            // Small JSON answers: never wait on Nagle's algorithm.
+            let http = http.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(http, router)
+                .with_graceful_shutdown(stop.wait())
+                .await
+                .map_err(ServeError::Http)
+        }
+    });
+    let mut grpc_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
+        let stop = stop.clone();
+        let config = config.clone();
+        async move { Ok(grpc::serve_grpc(grpc, routes, &config, stop.wait()).await?) }
+    });
+    let upkeep = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        }
+    });
+
+    let readiness = async {
+        predictor
+            .wait_ready()
+            .await
+            .map_err(|e| ServeError::Model {
+                path: config.model_path.display().to_string(),
+                reason: load_failure(&e),
+            })?;
+        check_artifact(&config, &predictor)?;
+        grpc::set_serving(&reporter, true).await;
+        let version = predictor
+            .model_info()
+            .map(|m| m.version.clone())
+            .unwrap_or_default();
+        tracing::info!(model_version = version.as_str(), "model ready; serving");
+        Ok::<(), ServeError>(())
+    };
+    tokio::pin!(readiness);
+    tokio::pin!(shutdown);
+    let mut ready_done = false;
+    let mut http_done = false;
+    let mut grpc_done = false;
+    let outcome: Result<(), ServeError> = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            result = &mut readiness, if !ready_done => {
+                ready_done = true;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "startup failed");
+                    break Err(e);
+                }
+            }
+            result = &mut http_task, if !http_done => {
+                http_done = true;
+                break Err(task_failure("http", result));
+            }
+            result = &mut grpc_task, if !grpc_done => {
+                grpc_done = true;
+                break Err(task_failure("grpc", result));
+            }
+        }
+    };
+
+    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
+    grpc::set_serving(&reporter, false).await;
+    trigger.fire();
+    let drain = async {
+        if !http_done && let Ok(Err(e)) = (&mut http_task).await {
+            tracing::error!(error = %e, "http server error while draining");
+        }
+        if !grpc_done && let Ok(Err(e)) = (&mut grpc_task).await {
+            tracing::error!(error = %e, "grpc server error while draining");
+        }
+    };
+    if tokio::time::timeout(config.shutdown_grace(), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = config.shutdown_grace_secs,
+            "grace period over; aborting remaining requests"
+        );
+        http_task.abort();
+        grpc_task.abort();
+    }
+    upkeep.abort();
+    predictor.shutdown().await;
+    tracing::info!("stopped");
+    outcome
+}
+
+fn load_failure(err: &PredictError) -> String {
+    match err {
+        PredictError::NotReady(reason)
+        | PredictError::Internal(reason)
+        | PredictError::Remote(reason) => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn task_failure(
+    what: &str,
+    joined: Result<Result<(), ServeError>, tokio::task::JoinError>,
+) -> ServeError {
+    match joined {
+        Ok(Err(e)) => e,
+        Ok(Ok(())) => ServeError::Http(std::io::Error::other(format!(
+            "{what} server stopped unexpectedly"
+        ))),
+        Err(e) => ServeError::Http(std::io::Error::other(format!(
+            "{what} server task failed: {e}"
+        ))),
+    }
+}
+
+/// Compares the loaded artifact with SEQUENCE_LENGTH, N_FEATURES and RUL_CEILING when those are set.
+fn check_artifact(config: &ServerConfig, predictor: &Predictor) -> Result<(), ServeError> {
+    let wanted = [
+        (
+            "SEQUENCE_LENGTH",
+            config.sequence_length.map(|v| v as f64),
+            &["window", "sequence_length"][..],
+        ),
+        (
+            "N_FEATURES",
+            config.n_features.map(|v| v as f64),
+            &["n_features", "features"][..],
+        ),
+        (
+            "RUL_CEILING",
+            config.rul_ceiling,
+            &["ceiling", "rul_ceiling"][..],
+        ),
+    ];
+    if wanted.iter().all(|(_, v, _)| v.is_none()) {
+        return Ok(());
+    }
+    let info = predictor
+        .model_info()
+        .and_then(|m| serde_json::to_value(m).ok())
+        .ok_or_else(|| ServeError::ArtifactMismatch("model info unavailable after load".into()))?;
+    let mut problems = Vec::new();
+    for (name, expected, keys) in wanted {
+        let Some(expected) = expected else { continue };
+        let actual = find_number(&info, keys).or_else(|| match name {
+            "RUL_CEILING" => ceiling_from_preprocessor(&info, &config.model_path),
+            _ => None,
+        });
+        match actual {
+            Some(actual) if (actual - expected).abs() < 1e-9 => {}
+            Some(actual) => {
+                problems.push(format!("{name}={expected} but the artifact has {actual}"))
+            }
+            None => tracing::warn!(
+                setting = name,
+                "cannot verify: the model card does not report this value"
+            ),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::ArtifactMismatch(problems.join("; ")))
+    }
+}
+
+/// The label ceiling from the artifact's preprocessor.json (the model card does not report it as a number).
+fn ceiling_from_preprocessor(
+    info: &serde_json::Value,
+    configured: &std::path::Path,
+) -> Option<f64> {
+    let dir = info
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .map(std::path::PathBuf::from);
+    let dir = dir.unwrap_or_else(|| configured.to_path_buf());
+    let preprocessor = rul_data::Preprocessor::load(&dir.join("preprocessor.json")).ok()?;
+    Some(preprocessor.config().ceiling)
+}
+
+/// Looks for the first of `keys` holding a number at the top level of `value` or one object level below.
+fn find_number(value: &serde_json::Value, keys: &[&str]) -> Option<f64> {
+    let object = value.as_object()?;
+    keys.iter()
+        .find_map(|k| object.get(*k).and_then(serde_json::Value::as_f64))
+        .or_else(|| {
+            object
+                .values()
+                .filter(|v| v.is_object())
+                .find_map(|nested| {
+                    keys.iter()
+                        .find_map(|k| nested.get(*k).and_then(serde_json::Value::as_f64))
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_number_looks_one_level_deep() {
+        let v =
+            serde_json::json!({"version": "x", "window": 30, "preprocessor": {"ceiling": 125.0}});
+        assert_eq!(find_number(&v, &["window"]), Some(30.0));
+        assert_eq!(find_number(&v, &["ceiling", "rul_ceiling"]), Some(125.0));
+        assert_eq!(find_number(&v, &["n_features"]), None);
+    }
+}

@@ -1,0 +1,92 @@
+//! Shutdown plumbing: the process signal (SIGTERM/SIGINT) and a broadcast both servers wait on.
+
+use tokio::sync::watch;
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); if a handler cannot be installed, that signal is simply not awaited.
+pub async fn signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+/// Sending side of the shutdown broadcast.
+#[derive(Debug)]
+pub struct Trigger(watch::Sender<bool>);
+
+/// Receiving side; clone one per server.
+#[derive(Clone, Debug)]
+pub struct Listener(watch::Receiver<bool>);
+
+/// A connected trigger/listener pair.
+pub fn channel() -> (Trigger, Listener) {
+    let (tx, rx) = watch::channel(false);
+    (Trigger(tx), Listener(rx))
+}
+
+impl Trigger {
+    /// Tells every listener to shut down (idempotent).
+    pub fn fire(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Listener {
+    /// Resolves once the trigger fired (or was dropped).
+    pub async fn wait(mut self) {
+        // An Err means the trigger is gone, which also means: shut down.
+        let _ = self.0.wait_for(|fired| *fired).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn listeners_resolve_after_fire() {
+        let (trigger, listener) = channel();
+        let waiting = tokio::spawn(listener.clone().wait());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!waiting.is_finished());
+        trigger.fire();
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("resolved")
+            .expect("joined");
+        // A listener created after firing resolves at once.
+        tokio::time::timeout(Duration::from_secs(1), listener.wait())
+            .await
+            .expect("resolved");
+    }
+
+    #[tokio::test]
+    async fn dropped_trigger_means_shutdown() {
+        let (trigger, listener) = channel();
+        drop(trigger);
+        tokio::time::timeout(Duration::from_secs(1), listener.wait())
+            .await
+            .expect("resolved");
+    }
+}
