@@ -1,0 +1,98 @@
+//! The committed artifacts under `models/` reproduce the metrics in their own cards on the real
+//! official test sets (data from `CMAPSS_DIR`; outside CI a missing data folder skips with a reason).
+
+use rul_data::{Subset, load_subset, resolve_data_dir};
+use rul_model::{Artifact, evaluate};
+use std::path::{Path, PathBuf};
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = resolve_data_dir(None);
+    if dir.join("test_FD001.txt.gz").exists() || dir.join("test_FD001.txt").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but no C-MAPSS data at {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
+        dir.display()
+    );
+    None
+}
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// Re-evaluates one shipped model and compares with the figures recorded in its metrics.json.
+fn reproduce(subset: Subset) -> rul_model::EvalReport {
+    let dir = models_dir().join(subset.name().to_lowercase());
+    let artifact = Artifact::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    assert_eq!(artifact.card().subset, subset);
+    let data_dir = data_dir().expect("data present");
+    let data = load_subset(&data_dir, subset).expect("load test set");
+    let report = evaluate(&artifact, subset, &data.test, &data.test_rul).expect("evaluate");
+    let recorded = &artifact.metrics()["summary"];
+    let summary = report.summary();
+    for key in [
+        "test_rmse",
+        "test_mae",
+        "test_score",
+        "test_rmse_capped",
+        "interval_coverage",
+        "interval_mean_width",
+    ] {
+        let (want, got) = (recorded[key].as_f64(), summary[key].as_f64());
+        let (Some(want), Some(got)) = (want, got) else {
+            panic!("{subset}: {key} missing (card {want:?}, recomputed {got:?})");
+        };
+        assert!(
+            (want - got).abs() <= 1e-4,
+            "{subset} {key}: card {want}, recomputed {got}"
+        );
+    }
+    report
+}
+
+#[test]
+fn shipped_models_reproduce_their_cards() {
+    if data_dir().is_none() {
+        return;
+    }
+    for subset in Subset::all() {
+        let report = reproduce(subset);
+        let cov = report.intervals.coverage;
+        eprintln!(
+            "{subset}: RMSE {:.3} score {:.1} coverage {:.3}",
+            report.last_cycle.raw.rmse, report.last_cycle.raw.score, cov
+        );
+    }
+}
+
+/// A regression guard on the default model (raw truth, last cycle). The training issue's targets
+/// (RMSE <= 13.5, score <= 300) are not yet met by the shipped model; these bounds are what it
+/// does reach, so a worse model cannot be shipped silently.
+#[test]
+fn default_model_does_not_regress() {
+    if data_dir().is_none() {
+        return;
+    }
+    let report = reproduce(Subset::FD001);
+    assert!(
+        report.last_cycle.raw.rmse <= 16.0,
+        "FD001 RMSE {}",
+        report.last_cycle.raw.rmse
+    );
+    assert!(
+        report.last_cycle.raw.score <= 400.0,
+        "FD001 score {}",
+        report.last_cycle.raw.score
+    );
+    let cov = report.intervals.coverage;
+    assert!(
+        (0.85..=0.95).contains(&cov),
+        "FD001 90% interval coverage {cov}"
+    );
+}
