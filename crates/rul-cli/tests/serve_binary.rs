@@ -163,6 +163,29 @@ fn serve_binary_end_to_end() {
     assert!(counted("http") && counted("grpc"), "{metrics}");
     assert!(metrics.contains("rul_predictions_total"), "{metrics}");
 
+    // SIGHUP reloads the artifact at MODEL_PATH: swap in another model and watch the version change.
+    let before = rest["model_version"].as_str().expect("version").to_string();
+    let other = dir.path().join("other");
+    rul_model::write_test_artifact(&other, 6).expect("second artifact");
+    std::fs::rename(&model, dir.path().join("old")).expect("move old model");
+    std::fs::rename(&other, &model).expect("move new model");
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let (_, card) = http(server.http, "GET", "/model", "");
+        let v: serde_json::Value = serde_json::from_str(&card).unwrap_or_default();
+        let version = v["version"].as_str().unwrap_or_default().to_string();
+        if (!version.is_empty() && version != before) || Instant::now() > deadline {
+            break version;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(after, before, "SIGHUP did not reload the model");
+
     // SIGTERM while a request is half sent: it still completes, then the process exits cleanly.
     let mut inflight = TcpStream::connect(server.http).expect("connect");
     inflight

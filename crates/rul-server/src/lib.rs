@@ -124,6 +124,7 @@ pub async fn serve_with_listeners(
         let config = config.clone();
         async move { Ok(grpc::serve_grpc(grpc, routes, &config, stop.wait()).await?) }
     });
+    let reload_on_hangup = tokio::spawn(shutdown::reload_on_sighup(predictor.clone()));
     let upkeep = tokio::spawn({
         let handle = handle.clone();
         async move {
@@ -201,6 +202,7 @@ pub async fn serve_with_listeners(
         grpc_task.abort();
     }
     upkeep.abort();
+    reload_on_hangup.abort();
     predictor.shutdown().await;
     tracing::info!("stopped");
     outcome
