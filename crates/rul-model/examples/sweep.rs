@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::json!({
             "subset": subset, "config": args.get(3), "version": s.version,
-            "val_rmse": s.val_rmse, "val_cov": s.val_intervals.coverage, "val_width": s.val_intervals.mean_width,
+            "val_rmse": s.val_rmse, "val_rmse_raw": s.val_raw.rmse, "val_score_raw": s.val_raw.score, "val_cov": s.val_intervals.coverage, "val_width": s.val_intervals.mean_width,
             "best_epoch": s.best_epoch, "epochs": s.epochs_run, "stop": s.stop, "train_s": s.train_seconds,
             "test_rmse": t.map(|t| t.last_cycle.raw.rmse), "test_score": t.map(|t| t.last_cycle.raw.score),
             "test_rmse_capped": t.map(|t| t.last_cycle.capped.rmse), "test_mae": t.map(|t| t.last_cycle.raw.mae),

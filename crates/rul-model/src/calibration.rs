@@ -199,9 +199,8 @@ impl Calibration {
 
     /// Conformal interval `[lower, upper]` around a prediction; `lower >= 0`.
     pub fn interval(&self, pred: f64) -> (f64, f64) {
-        if !pred.is_finite() {
-            return (0.0, f64::INFINITY);
-        }
+        // A non-finite prediction is served as 0 (the clamp), so its interval is that of 0.
+        let pred = if pred.is_finite() { pred } else { 0.0 };
         let bin = self.bin(pred);
         let lower = (pred + bin.q_lo).max(0.0);
         let upper = (pred + bin.q_hi).max(lower);

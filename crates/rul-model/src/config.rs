@@ -39,6 +39,9 @@ pub struct TrainConfig {
     pub lr_factor: f64,
     /// Learning-rate floor.
     pub min_lr: f64,
+    /// Standard deviation of Gaussian noise added to training inputs (normalised units; 0 = off).
+    /// Regularises against memorising per-engine noise patterns.
+    pub input_noise: f64,
     /// Minimum decrease of validation loss that counts as an improvement (relative).
     pub min_delta: f64,
     /// Share of training engines held out for validation (early stopping, model selection).
@@ -78,6 +81,7 @@ impl TrainConfig {
             lr_patience: 5,
             lr_factor: 0.5,
             min_lr: 1e-7,
+            input_noise: 0.0,
             min_delta: 1e-4,
             val_fraction: 0.15,
             calibration_fraction: 0.15,
@@ -169,6 +173,12 @@ impl TrainConfig {
                 self.lr_factor
             ));
         }
+        if !(self.input_noise.is_finite() && (0.0..=10.0).contains(&self.input_noise)) {
+            return Err(format!(
+                "input_noise must be in [0, 10], got {}",
+                self.input_noise
+            ));
+        }
         if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
             return Err(format!("min_delta must be >= 0, got {}", self.min_delta));
         }
@@ -254,5 +264,25 @@ mod tests {
         ] {
             assert!(TrainConfig::from_str_as(bad, false).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let config = TrainConfig::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            if path.ends_with("fd001.toml") {
+                assert_eq!(config, TrainConfig::for_subset(Subset::FD001));
+            }
+            seen += 1;
+        }
+        assert!(seen >= 3);
     }
 }

@@ -1,10 +1,14 @@
 //! rul-model: burn models, training loop, evaluation metrics (RMSE, MAE, PHM08), split-conformal
 //! calibration, plots and the versioned model artifact.
 //!
-//! Entry points for the CLI: [`train_subset`] (train + calibrate + evaluate + write an artifact),
+//! Entry points for the CLI: [`TrainConfig::for_subset`] / [`TrainConfig::from_file`] (TOML or
+//! JSON, see `configs/`), [`train_subset`] (split, train, calibrate, evaluate, write an artifact),
 //! [`Artifact::load`], [`evaluate()`](evaluate::evaluate), [`write_plots`] and
 //! [`write_test_artifact`] for downstream tests. Training progress arrives through a callback
 //! (one [`EpochReport`] per epoch); `tracing` carries the same at debug level.
+//!
+//! Everything runs on burn's Flex CPU backend. Training holds a process-wide lock because the
+//! backend's random generator is global (one training at a time keeps runs deterministic).
 
 pub mod artifact;
 pub mod calibration;

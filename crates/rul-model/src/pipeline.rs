@@ -1,5 +1,6 @@
-//! Data preparation shared by training and experiments: engine-wise splits into fit,
-//! validation and calibration engines, the preprocessor fitted on the fit engines, and windows.
+//! The training pipeline: engine-wise splits into fit, validation and calibration engines, the
+//! preprocessor fitted on the fit engines, windows, and [`train_subset`] which runs everything
+//! and writes the artifact.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,7 +15,8 @@ use crate::card::ModelCard;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::evaluate::{EvalReport, IntervalStats, coverage_of, evaluate};
-use crate::train::{EpochReport, StopReason, fit, predict_windows};
+use crate::metrics::PointMetrics;
+use crate::train::{EpochReport, StopReason, fit, predict_windows, rmse_f32};
 
 /// The three disjoint engine sets of a training file and their windows.
 #[derive(Debug, Clone)]
@@ -90,6 +92,9 @@ pub struct TrainSummary {
     pub val_rmse: f64,
     /// Interval coverage and width on validation engines (truth capped at the horizon).
     pub val_intervals: IntervalStats,
+    /// Point metrics on every validation window against raw truth capped at the calibration
+    /// horizon (a test-like view: test truth at the last cycle is raw, not capped).
+    pub val_raw: PointMetrics,
     /// Test-set evaluation (None when the data has no test engines).
     pub test: Option<EvalReport>,
 }
@@ -124,6 +129,17 @@ pub fn train_subset(
         "training"
     );
     let outcome = fit(config, &prep.fit, &prep.val, ceiling, progress)?;
+    // The kept weights must reproduce the best epoch's validation RMSE.
+    let val_check = rmse_f32(
+        &predict_windows(&outcome.model, &prep.val, ceiling)?,
+        &prep.val.targets,
+    );
+    if (val_check - outcome.best_val_rmse).abs() > 1e-6 * outcome.best_val_rmse.max(1.0) {
+        return Err(TrainError::Data(format!(
+            "restored weights give validation RMSE {val_check}, the best epoch had {}",
+            outcome.best_val_rmse
+        )));
+    }
 
     // Conformal calibration against truth capped at the horizon (see CalibrationConfig).
     let cap = config.calibration.truth_horizon.unwrap_or(ceiling);
@@ -135,6 +151,7 @@ pub fn train_subset(
     let val_pred = clamp(predict_windows(&outcome.model, &val_w, ceiling)?);
     let val_truth: Vec<f64> = val_w.targets.iter().map(|&t| f64::from(t)).collect();
     let val_intervals = coverage_of(&calibration, &val_pred, &val_truth);
+    let val_raw = PointMetrics::compute(&val_pred, &val_truth);
 
     let spec = ModelSpec {
         format: MODEL_FORMAT.into(),
@@ -171,6 +188,7 @@ pub fn train_subset(
     let mut summary = serde_json::json!({
         "val_rmse": outcome.best_val_rmse,
         "val_interval_coverage": val_intervals.coverage,
+        "val_rmse_raw": val_raw.rmse,
         "epochs": outcome.history.len(),
         "best_epoch": outcome.best_epoch,
         "training_seconds": outcome.seconds,
@@ -200,7 +218,12 @@ pub fn train_subset(
             "windows": { "fit": prep.fit.count, "validation": prep.val.count, "calibration": cal_w.count },
             "history": outcome.history,
         },
-        "validation": { "rmse": outcome.best_val_rmse, "intervals": val_intervals },
+        "validation": {
+            "rmse": outcome.best_val_rmse,
+            "raw_truth_horizon": cap,
+            "raw": val_raw,
+            "intervals": val_intervals,
+        },
         "test": test,
         "data_files": data.files,
     });
@@ -225,6 +248,7 @@ pub fn train_subset(
         total_seconds: started.elapsed().as_secs_f64(),
         val_rmse: outcome.best_val_rmse,
         val_intervals,
+        val_raw,
         test,
     })
 }

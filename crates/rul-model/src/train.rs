@@ -10,9 +10,9 @@ use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rul_data::Windows;
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +142,9 @@ pub fn fit(
             for &i in chunk {
                 inputs.extend_from_slice(train.input(i));
                 targets.push(train.targets[i] / scale);
+            }
+            if config.input_noise > 0.0 {
+                add_noise(&mut inputs, config.input_noise as f32, &mut rng);
             }
             let x = input_tensor(inputs, chunk.len(), window, features, &device);
             let y: Tensor<1> = Tensor::from_data(TensorData::new(targets, [chunk.len()]), &device);
@@ -285,6 +288,20 @@ pub(crate) fn predict_raw(
         start += n;
     }
     Ok(out)
+}
+
+/// Adds N(0, sigma) to every value (Box-Muller on the seeded generator).
+fn add_noise(values: &mut [f32], sigma: f32, rng: &mut StdRng) {
+    for pair in values.chunks_mut(2) {
+        let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+        let u2: f32 = rng.random();
+        let r = (-2.0 * u1.ln()).sqrt() * sigma;
+        let theta = 2.0 * std::f32::consts::PI * u2;
+        pair[0] += r * theta.cos();
+        if let Some(v) = pair.get_mut(1) {
+            *v += r * theta.sin();
+        }
+    }
 }
 
 fn scalar(t: &Tensor<1>) -> Result<f64, TrainError> {

@@ -57,7 +57,7 @@ pub struct ServerConfig {
     /// Log format: "json" or "text"; default json, text when stdout is a terminal.
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Bearer token for POST /admin/reload; unset disables the route (403).
+    /// Bearer token for POST /admin/reload; unset disables the route (403 to callers presenting a token, 401 without).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Comma-separated allowed CORS origins ("*" = any origin, never with credentials); empty = no CORS.

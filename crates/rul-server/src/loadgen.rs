@@ -190,9 +190,13 @@ async fn run_level(
 ) -> LoadRow {
     let issued = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    // Unique ids must differ across transports, levels and runs, or one level's requests hit the
+    // cache entries another level left behind.
+    let run_tag: Arc<str> = format!("{transport}-c{concurrency}-{}", run_nonce()).into();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (target, bodies, issued) = (target.clone(), bodies.clone(), issued.clone());
+        let run_tag = run_tag.clone();
         let (duration, max, timeout, unique) = (
             config.duration,
             config.max_requests,
@@ -212,7 +216,7 @@ async fn run_level(
                 }
                 let mut body = bodies[(n as usize) % bodies.len()].clone();
                 if unique {
-                    body.engine_id = format!("{}-{n}", body.engine_id);
+                    body.engine_id = format!("{}-{run_tag}-{n}", body.engine_id);
                 }
                 let t = Instant::now();
                 match send(&target, &body, timeout).await {
@@ -250,6 +254,13 @@ async fn run_level(
     }
     let seconds = started.elapsed().as_secs_f64();
     summarize(transport, concurrency, latencies, errors, seconds, samples)
+}
+
+/// A per-process number that keeps unique engine ids unique across benchmark runs.
+fn run_nonce() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 async fn send(target: &Target, body: &PredictBody, timeout: Duration) -> Result<(), String> {

@@ -502,9 +502,16 @@ async fn model_card_is_served_without_server_paths() {
 
 #[tokio::test]
 async fn admin_reload_is_guarded() {
-    // Disabled without a token.
+    // Disabled without a token: credentials are asked for first (401), presented ones are refused (403).
     let router = router().await;
-    let (status, _, body) = send(&router, post("/admin/reload", None, "")).await;
+    let (status, headers, body) = send(&router, post("/admin/reload", None, "")).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    let presented = Request::post("/admin/reload")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, body) = send(&router, presented).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
 
     let router = router_with(ServerConfig {
@@ -533,13 +540,47 @@ async fn admin_reload_is_guarded() {
     let (status, _, body) = send(&router, authed("", None)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["version"].is_string());
+    // The reload answer is the model card plus the directory, which only this authenticated route reveals.
+    assert_eq!(
+        body["path"].as_str(),
+        Some(artifact("http").display().to_string().as_str())
+    );
+    for (json_body, ct) in [
+        ("{}", Some("application/json")),
+        ("{\"model_path\": null}", Some("application/json")),
+    ] {
+        let (status, _, body) = send(&router, authed(json_body, ct)).await;
+        assert_eq!(status, StatusCode::OK, "{json_body}: {body}");
+    }
 
     let (status, _, body) = send(
         &router,
-        authed("{\"model_path\": 5", Some("application/json")),
+        authed("{\"model_path\": ", Some("application/json")),
     )
     .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_json");
+    // Well-formed JSON of the wrong shape: not an object, a mistyped or unknown field.
+    for bad in [
+        "null",
+        "[\"/srv/model\"]",
+        "{\"model_path\": 5}",
+        "{\"path\": \"/x\"}",
+    ] {
+        let (status, _, body) = send(&router, authed(bad, Some("application/json"))).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    // model_path must be an absolute path, checked before anything is read.
+    for bad in ["", "models/fd001", "./x"] {
+        let request = json!({ "model_path": bad }).to_string();
+        let (status, _, body) = send(&router, authed(&request, Some("application/json"))).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert_eq!(body["details"][0]["field"], "model_path", "{body}");
+    }
     let (status, _, body) = send(
         &router,
         authed("{\"model_path\": \"x\"}", Some("text/plain")),
@@ -563,6 +604,77 @@ async fn admin_reload_is_guarded() {
     assert!(body["details"]["reason"].is_string(), "{body}");
     // The previous model keeps serving.
     assert_still_serves(&router).await;
+}
+
+#[tokio::test]
+async fn json_arrays_are_not_objects() {
+    // serde would map an array onto a struct's fields in order; the API only takes objects (400).
+    let router = router().await;
+    let reading = reading_json(0, 1);
+    let values: Vec<Value> = reading
+        .as_object()
+        .expect("object")
+        .values()
+        .cloned()
+        .collect();
+    for body in [
+        json!(["1", readings_json(30)]),
+        json!({ "engine_id": "1", "sensor_data": [values.clone()] }),
+        json!({ "engine_id": "1", "sensor_data": [null] }),
+    ] {
+        let (status, _, answer) = send(&router, post_json("/predict", &body)).await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    for body in [
+        json!([[predict_body("1", 3)]]),
+        json!({ "requests": [["1", readings_json(3)]] }),
+        json!({ "requests": [{ "engine_id": "1", "sensor_data": [values] }] }),
+    ] {
+        let (status, _, answer) = send(&router, post_json("/predict/batch", &body)).await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    assert_still_serves(&router).await;
+}
+
+#[tokio::test]
+async fn responses_have_the_documented_fields() {
+    let router = router().await;
+    let (_, _, doc) = send(&router, get("/openapi.json")).await;
+    let keys = |schema: &str| -> Vec<String> {
+        let mut keys: Vec<String> = doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has no properties"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    let sorted = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    // GET /model: exactly the ModelCard fields (nullable ones are present as null, never left out).
+    let (status, _, card) = send(&router, get("/model")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sorted(&card), keys("ModelCard"));
+    assert!(card["metrics"].is_object() || card["metrics"].is_null());
+    // Validation details: an array of {reading, field, reason}.
+    let (status, _, error) = send(
+        &router,
+        post_json("/predict", &json!({ "engine_id": "1", "sensor_data": [] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(sorted(&error), keys("ErrorBody"));
+    assert_eq!(sorted(&error["details"][0]), keys("ViolationBody"));
+    // A prediction carries every PredictResponse field.
+    let (status, _, prediction) =
+        send(&router, post_json("/predict", &predict_body("f", 30))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sorted(&prediction), keys("PredictResponse"));
+    assert!(prediction["padded_cycles"].is_u64());
 }
 
 #[tokio::test]

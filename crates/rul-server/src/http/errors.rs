@@ -4,7 +4,6 @@
 use std::any::Any;
 
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rul_core::PredictError;
@@ -12,6 +11,8 @@ use rul_data::ValidationError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::Ref;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 /// Error body of every non-2xx REST answer (and the message of every mapped gRPC error).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -20,12 +21,40 @@ pub struct ErrorBody {
     pub error: String,
     /// Machine-readable class: invalid_json, invalid_request, payload_too_large, unsupported_media_type,
     /// validation, overloaded, not_ready, remote, timeout, unauthorized, forbidden, not_found,
-    /// method_not_allowed, internal.
+    /// method_not_allowed, reload_failed, internal.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Extra structure: for `validation` an array of `{reading, field, reason}` violations; otherwise an object or null.
-    #[schema(value_type = Object, nullable = true)]
+    /// Extra structure: for `validation` an array of violations; otherwise an object (e.g. `{reason}`) or null.
+    #[schema(schema_with = details_schema)]
     pub details: Value,
+}
+
+/// One problem in a rejected request, as listed in the `details` of a `validation` error (schema only: the
+/// server serializes `rul_data::Violation`, whose shape this mirrors).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ViolationBody {
+    /// Index (0-based) of the reading the problem is in; null when it is not in one reading.
+    #[schema(required = true)]
+    pub reading: Option<usize>,
+    /// Offending field (`s7`, `setting_1`, `sensor_data`, `engine_id`, `requests`, ...); null when none.
+    #[schema(required = true)]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// `details`: an array of [`ViolationBody`] (validation errors), an object, or null.
+fn details_schema() -> Schema {
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(Ref::from_schema_name("ViolationBody")))
+        .item(ObjectBuilder::new().schema_type(Type::Object))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "For `validation`: the violations, each {reading, field, reason}. Otherwise an object \
+             (e.g. {reason} for invalid_json, invalid_request and reload_failed) or null.",
+        ))
+        .build()
+        .into()
 }
 
 /// An error answer: status plus [`ErrorBody`]; internal detail is logged, never sent.
@@ -204,23 +233,6 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
-    }
-}
-
-/// JSON body extractor whose rejections are [`ApiError`]s (400/413/415) instead of axum's plain text.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(value))
     }
 }
 

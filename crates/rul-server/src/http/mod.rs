@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod errors;
+pub mod json;
 pub mod openapi;
 pub mod predict;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! OpenAPI 3.1 document generated from the handler and body types (served at GET /openapi.json).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, errors, predict, routes};
@@ -11,7 +12,9 @@ use super::{admin, errors, predict, routes};
     info(
         title = "RUL Prediction Service",
         description = "Predicts turbofan Remaining Useful Life (cycles) from C-MAPSS sensor sequences. \
-Every error answer, including 404 (unknown route) and 405 (wrong method), has the ErrorBody shape."
+Every error answer, including 404 (unknown route) and 405 (wrong method, with an Allow header), has the \
+ErrorBody shape. Request bodies must be JSON objects; readings are further checked against the loaded model \
+(422 with the violations)."
     ),
     paths(
         routes::health,
@@ -24,18 +27,22 @@ Every error answer, including 404 (unknown route) and 405 (wrong method), has th
     ),
     components(schemas(
         errors::ErrorBody,
+        errors::ViolationBody,
         predict::SensorReadingBody,
         predict::PredictBody,
         predict::PredictResponse,
         predict::Interval,
         predict::BatchBody,
+        predict::BatchRequestItem,
         predict::BatchItem,
         predict::BatchResponse,
         routes::HealthResponse,
         routes::ReadyResponse,
+        routes::ModelCard,
         admin::ReloadBody,
+        admin::ReloadResponse,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
     tags(
         (name = "prediction", description = "RUL predictions"),
         (name = "operations", description = "Health, readiness, model card, metrics, admin"),
@@ -55,6 +62,81 @@ impl Modify for BearerAuth {
     }
 }
 
+/// POST /admin/reload's body is optional, but when present it is an object (not `null`): utoipa can say
+/// "optional" only through `Option<ReloadBody>`, which would also document `null` as a valid body.
+struct OptionalReloadBody;
+
+impl Modify for OptionalReloadBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/admin/reload")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        if let Some(body) = body {
+            body.required = Some(Required::False);
+        }
+    }
+}
+
+/// Routes behind the load-shedding layer (`route_layer(shed_load)` in [`super::http_router`]): they may answer 429.
+pub const SHED_ROUTES: [&str; 3] = ["/predict", "/predict/batch", "/admin/reload"];
+
+/// Adds what the router's layers can answer on top of each handler's own statuses: 500 (caught panic) and 504
+/// (REQUEST_TIMEOUT_MS) everywhere, 413 (BODY_LIMIT_BYTES) where there is a body, 429 on [`SHED_ROUTES`].
+struct LayerResponses;
+
+impl Modify for LayerResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut add = vec![
+                    (
+                        "500",
+                        "Internal error (generic message; the detail is logged)",
+                    ),
+                    ("504", "Request ran past REQUEST_TIMEOUT_MS"),
+                ];
+                if op.request_body.is_some() {
+                    add.push(("413", "Body larger than BODY_LIMIT_BYTES"));
+                }
+                if SHED_ROUTES.contains(&path.as_str()) {
+                    add.push(("429", "Overloaded (CONCURRENCY_LIMIT reached); retry later"));
+                }
+                for (status, description) in add {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// A response with an [`errors::ErrorBody`] body.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
 /// The document as JSON.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -65,10 +147,19 @@ pub fn document() -> utoipa::openapi::OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).expect("serialize")
+    }
+
+    fn schema<'a>(json: &'a Value, name: &str) -> &'a Value {
+        &json["components"]["schemas"][name]
+    }
 
     #[test]
     fn document_lists_every_route_and_error_schema() {
-        let json = serde_json::to_value(document()).expect("serialize");
+        let json = doc();
         for path in [
             "/health",
             "/ready",
@@ -81,7 +172,9 @@ mod tests {
             assert!(json["paths"][path].is_object(), "{path} missing");
         }
         let predict = &json["paths"]["/predict"]["post"]["responses"];
-        for status in ["200", "400", "413", "415", "422", "429", "503", "500"] {
+        for status in [
+            "200", "400", "413", "415", "422", "429", "503", "504", "500",
+        ] {
             assert!(predict[status].is_object(), "/predict {status} missing");
         }
         assert_eq!(
@@ -90,5 +183,164 @@ mod tests {
         );
         assert!(json["components"]["schemas"]["ErrorBody"]["properties"]["type"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+        assert_eq!(
+            json["paths"]["/admin/reload"]["post"]["security"][0]["bearer"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn layer_statuses_are_documented_where_they_can_happen() {
+        let json = doc();
+        let paths = json["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                let responses = &op["responses"];
+                let has = |status: &str| responses[status].is_object();
+                assert!(has("500") && has("504"), "{method} {path}");
+                assert_eq!(has("413"), op["requestBody"].is_object(), "{method} {path}");
+                assert_eq!(
+                    has("429"),
+                    SHED_ROUTES.contains(&path.as_str()),
+                    "{method} {path}"
+                );
+            }
+        }
+        let reload = &json["paths"]["/admin/reload"]["post"];
+        for status in [
+            "200", "400", "401", "403", "413", "415", "422", "429", "503",
+        ] {
+            assert!(reload["responses"][status].is_object(), "reload {status}");
+        }
+    }
+
+    #[test]
+    fn request_constraints_match_the_server() {
+        use crate::input::{MAX_BATCH_REQUESTS, MAX_ENGINE_ID_CHARS};
+        let json = doc();
+        let predict = &schema(&json, "PredictBody")["properties"];
+        assert_eq!(predict["engine_id"]["minLength"], 1);
+        assert_eq!(predict["engine_id"]["maxLength"], MAX_ENGINE_ID_CHARS);
+        assert_eq!(MAX_ENGINE_ID_CHARS, rul_core::MAX_ENGINE_ID_CHARS);
+        assert_eq!(
+            predict["engine_id"]["pattern"],
+            super::predict::ENGINE_ID_PATTERN
+        );
+        assert_eq!(predict["sensor_data"]["minItems"], 1);
+        assert_eq!(predict["sensor_data"]["maxItems"], rul_data::MAX_READINGS);
+        assert_eq!(predict["use_sagemaker"]["enum"], serde_json::json!([false]));
+        assert_eq!(schema(&json, "PredictBody")["additionalProperties"], false);
+        assert_eq!(
+            schema(&json, "SensorReadingBody")["additionalProperties"],
+            false
+        );
+
+        let batch = &schema(&json, "BatchBody")["properties"]["requests"];
+        assert_eq!(batch["minItems"], 1);
+        assert_eq!(batch["maxItems"], MAX_BATCH_REQUESTS);
+        assert_eq!(
+            batch["items"]["$ref"],
+            "#/components/schemas/BatchRequestItem"
+        );
+        // A batch item has PredictBody's structure but none of its value rules (those fail the item, not the batch).
+        let item = schema(&json, "BatchRequestItem");
+        let names = |v: &Value| {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(names(item), names(schema(&json, "PredictBody")));
+        assert_eq!(item["required"], schema(&json, "PredictBody")["required"]);
+        assert_eq!(item["additionalProperties"], false);
+        let text = item.to_string();
+        for keyword in [
+            "minLength",
+            "maxLength",
+            "pattern",
+            "minItems",
+            "maxItems",
+            "enum",
+        ] {
+            assert!(!text.contains(keyword), "{keyword} in {text}");
+        }
+
+        let reload = &json["paths"]["/admin/reload"]["post"]["requestBody"];
+        assert_eq!(reload["required"], false);
+        assert_eq!(
+            reload["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ReloadBody"
+        );
+        let model_path = &schema(&json, "ReloadBody")["properties"]["model_path"];
+        assert_eq!(model_path["maxLength"], super::admin::MAX_MODEL_PATH_CHARS);
+        assert_eq!(model_path["pattern"], "^/");
+    }
+
+    #[test]
+    fn error_details_may_be_violations_an_object_or_null() {
+        let json = doc();
+        let details = &schema(&json, "ErrorBody")["properties"]["details"]["oneOf"];
+        let kinds: Vec<&Value> = details
+            .as_array()
+            .expect("oneOf")
+            .iter()
+            .map(|s| &s["type"])
+            .collect();
+        assert_eq!(kinds, ["array", "object", "null"]);
+        assert_eq!(
+            details[0]["items"]["$ref"],
+            "#/components/schemas/ViolationBody"
+        );
+        // The violations the server sends have exactly the documented fields, all required.
+        let sent = serde_json::to_value(rul_data::Violation {
+            reading: None,
+            field: Some("s2".into()),
+            reason: "is missing".into(),
+        })
+        .expect("serialize");
+        let mut sent_keys: Vec<&String> = sent.as_object().expect("object").keys().collect();
+        sent_keys.sort();
+        let violation = schema(&json, "ViolationBody");
+        let mut required: Vec<&str> = violation["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        required.sort_unstable();
+        assert_eq!(sent_keys, required);
+    }
+
+    #[test]
+    fn examples_are_valid_requests() {
+        let json = doc();
+        let example = |path: &str| {
+            json["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
+                .to_string()
+        };
+        let predict: super::predict::PredictBody =
+            crate::http::json::from_object_slice(example("/predict").as_bytes())
+                .expect("predict example");
+        assert!(crate::input::to_core_request(predict_raw(&predict)).is_ok());
+        let batch: super::predict::BatchBody =
+            crate::http::json::from_object_slice(example("/predict/batch").as_bytes())
+                .expect("batch example");
+        assert_eq!(batch.requests.len(), 2);
+    }
+
+    fn predict_raw(body: &super::predict::PredictBody) -> crate::input::RawRequest {
+        crate::input::RawRequest {
+            engine_id: body.engine_id.clone(),
+            readings: body
+                .sensor_data
+                .iter()
+                .map(super::predict::SensorReadingBody::to_raw)
+                .collect(),
+            use_sagemaker: body.use_sagemaker,
+        }
     }
 }

@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 use rul_core::Prediction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::AppState;
-use super::errors::{ApiError, ApiJson, ErrorBody};
+use super::errors::{ApiError, ErrorBody};
+use super::json::ApiJson;
 use crate::input::{self, RawReading, RawRequest};
 use crate::metrics::RequestLog;
 
@@ -114,15 +116,60 @@ impl SensorReadingBody {
     }
 }
 
+/// `engine_id` rule as a JSON Schema pattern: no control characters (Unicode Cc) and not only whitespace
+/// (the length, 1..=128 characters, is `minLength`/`maxLength`); mirrors `rul_core::check_engine_id`.
+pub const ENGINE_ID_PATTERN: &str =
+    r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
 /// Body of POST /predict.
+///
+/// Beyond this schema the readings are checked against the loaded model (422 with the violations): every sensor
+/// the model uses present and finite, values within the plausible range seen in training, settings given as a
+/// triple (and present for multi-condition models).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PredictBody {
-    /// Engine identifier, 1..=128 printable characters.
+    /// Engine identifier: 1..=128 characters, no control characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub engine_id: String,
-    /// Readings, oldest first, 1..=500.
+    /// Readings (JSON objects), oldest first, 1..=500.
+    #[schema(min_items = 1, max_items = 500)]
+    #[serde(deserialize_with = "crate::http::json::objects")]
     pub sensor_data: Vec<SensorReadingBody>,
-    /// Reserved for remote (SageMaker) inference; `true` is rejected (422) until supported.
+    /// Reserved for remote (SageMaker) inference, which this server does not offer: only `false` is accepted.
+    #[serde(default)]
+    #[schema(schema_with = only_false)]
+    pub use_sagemaker: bool,
+}
+
+/// `use_sagemaker` on POST /predict: a boolean that may only be `false` (`true` is refused with 422).
+fn only_false() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([false]))
+        .default(Some(serde_json::Value::Bool(false)))
+        .description(Some(
+            "Reserved for remote (SageMaker) inference, which this server does not offer: only false is accepted.",
+        ))
+        .build()
+}
+
+/// One request inside POST /predict/batch (schema only; the server parses it as [`PredictBody`]). The structure is
+/// that of PredictBody and a structural error rejects the whole batch (400), but the value rules (engine_id
+/// 1..=128 printable characters, 1..=500 readings, `use_sagemaker` false, the readings themselves) are checked
+/// per item: a broken item gets `status` 422 in its result while the others are answered.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequestItem {
+    /// Engine identifier (checked per item: 1..=128 characters, no control characters, not only whitespace).
+    pub engine_id: String,
+    /// Readings (JSON objects), oldest first (checked per item: 1..=500).
+    pub sensor_data: Vec<SensorReadingBody>,
+    /// Reserved for remote (SageMaker) inference (checked per item: `true` is refused).
     #[serde(default)]
     pub use_sagemaker: bool,
 }
@@ -164,6 +211,7 @@ pub struct PredictResponse {
     /// Version (content hash) of the model that answered.
     pub model_version: String,
     /// When the answer was produced (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub timestamp: String,
     /// Prediction interval.
     pub interval: Interval,
@@ -217,7 +265,9 @@ pub fn source_name(p: &Prediction) -> String {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    /// 1..=256 requests, each shaped like POST /predict's body.
+    /// 1..=256 requests, each shaped like POST /predict's body (its value rules are checked per item).
+    #[schema(value_type = Vec<BatchRequestItem>, min_items = 1, max_items = 256)]
+    #[serde(deserialize_with = "crate::http::json::objects")]
     pub requests: Vec<PredictBody>,
 }
 
@@ -227,6 +277,7 @@ pub struct BatchItem {
     /// Engine identifier from the request item.
     pub engine_id: String,
     /// HTTP status the item would have had on its own (200, 422, 429, 503, 500).
+    #[schema(minimum = 100, maximum = 599)]
     pub status: u16,
     /// The prediction, when `status` is 200.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,13 +299,13 @@ pub struct BatchResponse {
     post,
     path = "/predict",
     tag = "prediction",
-    request_body = PredictBody,
+    request_body(content = PredictBody, example = predict_example),
     responses(
         (status = 200, description = "Prediction", body = PredictResponse),
-        (status = 400, description = "Invalid JSON or body not matching the schema", body = ErrorBody),
+        (status = 400, description = "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)", body = ErrorBody),
         (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "Readings rejected; details lists the violations", body = ErrorBody),
+        (status = 422, description = "Request rejected (details lists the violations): engine_id, number of readings or use_sagemaker out of the schema's bounds, or readings the loaded model refuses (a sensor it needs missing, a value outside the plausible range seen in training, settings not given as a triple)", body = ErrorBody),
         (status = 429, description = "Overloaded; retry later", body = ErrorBody),
         (status = 503, description = "Model not ready", body = ErrorBody),
         (status = 504, description = "Request timed out", body = ErrorBody),
@@ -300,10 +351,10 @@ pub async fn predict(
     post,
     path = "/predict/batch",
     tag = "prediction",
-    request_body = BatchBody,
+    request_body(content = BatchBody, example = batch_example),
     responses(
-        (status = 200, description = "Per-item results in request order", body = BatchResponse),
-        (status = 400, description = "Invalid JSON or body not matching the schema", body = ErrorBody),
+        (status = 200, description = "Per-item results in request order (an item the core refuses has its own 422/429/503/500 status)", body = BatchResponse),
+        (status = 400, description = "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)", body = ErrorBody),
         (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty batch or more than 256 requests", body = ErrorBody),
@@ -353,6 +404,24 @@ pub async fn predict_batch(
         ..RequestLog::default()
     });
     Ok(response)
+}
+
+/// A request a model trained on FD001 accepts (one reading of a healthy engine; the window is edge-padded).
+fn predict_example() -> serde_json::Value {
+    serde_json::json!({
+        "engine_id": "engine-7",
+        "sensor_data": [{
+            "s2": 642.5, "s3": 1590.0, "s4": 1408.0, "s7": 553.5, "s8": 2388.1, "s9": 9060.0, "s11": 47.5,
+            "s12": 521.5, "s13": 2388.1, "s14": 8140.0, "s15": 8.43, "s17": 392.0, "s20": 38.8, "s21": 23.3
+        }]
+    })
+}
+
+/// A batch of one good and one refused request (the second lacks most sensors: its item gets status 422).
+fn batch_example() -> serde_json::Value {
+    serde_json::json!({
+        "requests": [predict_example(), { "engine_id": "engine-8", "sensor_data": [{ "s2": 642.5 }] }]
+    })
 }
 
 /// Current time as RFC 3339 UTC with millisecond precision, e.g. "2024-05-01T12:00:00.123Z".

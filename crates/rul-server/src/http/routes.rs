@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rul_core::ModelInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -32,6 +33,58 @@ pub struct ReadyResponse {
     /// Why not ready, when not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The serving model's card, as GET /model answers it (the core's `ModelInfo` without the server-side path).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ModelCard {
+    /// Content-hash version, e.g. "fd001-3f2a9c1b".
+    pub version: String,
+    /// C-MAPSS subset the model was trained on, e.g. "FD001".
+    pub subset: String,
+    /// Network architecture name, e.g. "conv_lstm".
+    pub architecture: String,
+    /// Window length in cycles (fewer readings are edge-padded).
+    pub window: usize,
+    /// Features per cycle fed to the network.
+    pub n_features: usize,
+    /// Sensors every reading must carry for this model.
+    pub sensors: Vec<String>,
+    /// Nominal coverage of the prediction interval, e.g. 0.9.
+    pub calibration_level: f64,
+    /// Tolerance (cycles) of the `confidence` figure.
+    pub calibration_tolerance: f64,
+    /// Headline evaluation metrics (name -> value); null when the artifact records none.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub metrics: serde_json::Value,
+    /// When training finished (RFC 3339, UTC); null when not recorded.
+    #[schema(required = true)]
+    pub created: Option<String>,
+    /// The model card (Markdown).
+    pub card: String,
+}
+
+impl ModelCard {
+    /// The card of `info` (metrics that are not a JSON object are reported as null).
+    pub fn from_info(info: &ModelInfo) -> Self {
+        let metrics = match &info.metrics {
+            serde_json::Value::Object(_) => info.metrics.clone(),
+            _ => serde_json::Value::Null,
+        };
+        Self {
+            version: info.version.clone(),
+            subset: info.subset.clone(),
+            architecture: info.architecture.clone(),
+            window: info.window,
+            n_features: info.n_features,
+            sensors: info.sensors.clone(),
+            calibration_level: info.calibration_level,
+            calibration_tolerance: info.calibration_tolerance,
+            metrics,
+            created: info.created.clone(),
+            card: info.card.clone(),
+        }
+    }
 }
 
 /// Liveness: the process is up (does not depend on the model).
@@ -84,21 +137,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyResp
     path = "/model",
     tag = "operations",
     responses(
-        (status = 200, description = "Model card", body = Object),
+        (status = 200, description = "Model card", body = ModelCard),
         (status = 503, description = "No model loaded yet", body = ErrorBody),
     )
 )]
-pub async fn model(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelCard>, ApiError> {
+    // The server-side directory is an internal detail; /admin/reload (authenticated) still reports it.
     match state.predictor.model_info() {
-        Some(info) => {
-            let mut card =
-                serde_json::to_value(info).map_err(|e| ApiError::internal(&e.to_string()))?;
-            // The server-side directory is an internal detail; /admin/reload (authenticated) still reports it.
-            if let Some(object) = card.as_object_mut() {
-                object.remove("path");
-            }
-            Ok(Json(card).into_response())
-        }
+        Some(info) => Ok(Json(ModelCard::from_info(&info))),
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
