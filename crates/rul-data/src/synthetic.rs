@@ -5,7 +5,7 @@ use crate::reader::{Cycle, Engine};
 use crate::split::SplitMix64;
 
 /// Typical FD001 sensor values (s1..s21) and the drift each shows over a life.
-const BASE: [(f64, f64); 21] = [
+pub const SENSOR_PROFILE: [(f64, f64); 21] = [
     (518.67, 0.0),
     (642.0, 1.5),
     (1585.0, 12.0),
@@ -40,7 +40,7 @@ pub fn fleet(n: u32, seed: u64) -> Vec<Engine> {
                 .map(|cycle| {
                     let wear = (f64::from(cycle) / f64::from(life)).powi(3);
                     let mut sensors = [0.0; 21];
-                    for (s, (base, drift)) in sensors.iter_mut().zip(BASE) {
+                    for (s, (base, drift)) in sensors.iter_mut().zip(SENSOR_PROFILE) {
                         *s = base + drift * wear + drift.abs() * 0.05 * noise();
                     }
                     Cycle {

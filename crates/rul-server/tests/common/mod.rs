@@ -10,30 +10,8 @@ use rul_server::ServerConfig;
 use rul_server::input::RawReading;
 use serde_json::{Value, json};
 
-/// Typical FD001 values of s1..s21 and their drift over a life (the synthetic training fleet uses the same).
-const BASE: [(f64, f64); 21] = [
-    (518.67, 0.0),
-    (642.0, 1.5),
-    (1585.0, 12.0),
-    (1400.0, 25.0),
-    (14.62, 0.0),
-    (21.61, 0.0),
-    (554.0, -3.0),
-    (2388.0, 0.15),
-    (9050.0, 40.0),
-    (1.3, 0.0),
-    (47.3, 0.8),
-    (522.0, -2.5),
-    (2388.0, 0.15),
-    (8140.0, 30.0),
-    (8.42, 0.08),
-    (0.03, 0.0),
-    (392.0, 4.0),
-    (2388.0, 0.0),
-    (100.0, 0.0),
-    (38.9, -0.5),
-    (23.3, -0.3),
-];
+// Typical FD001 values of s1..s21 and their drift over a life: the synthetic training fleet's profile.
+use rul_data::synthetic::SENSOR_PROFILE as BASE;
 
 /// The 14 informative sensors every default model needs.
 pub const SENSORS: [&str; 14] = [
