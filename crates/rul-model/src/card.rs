@@ -14,7 +14,7 @@ pub struct ModelCard {
     pub version: String,
     /// Subset trained on.
     pub subset: Subset,
-    /// Architecture name (`lstm`, `conv_lstm`).
+    /// Architecture name (`lstm`, `conv_lstm`), with ` x N (averaged)` for an ensemble of N.
     pub architecture: String,
     /// Window length in cycles.
     pub window: usize,
@@ -50,7 +50,10 @@ impl ModelCard {
         Self {
             version: version.to_string(),
             subset: spec.subset,
-            architecture: spec.architecture.name().to_string(),
+            architecture: match spec.training.ensemble {
+                1 => spec.architecture.name().to_string(),
+                n => format!("{} x {n} (averaged)", spec.architecture.name()),
+            },
             window: spec.window,
             n_features: spec.n_features,
             sensors: pre.config().sensors.clone(),

@@ -52,8 +52,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Conformal level, confidence tolerance, bins and truth horizon.
     pub calibration: CalibrationConfig,
-    /// Stop training (keeping the best epoch) once this many seconds have passed.
+    /// Stop training (keeping the best epoch) once this many seconds have passed (per network).
     pub time_budget_secs: Option<f64>,
+    /// Networks trained (seeds `seed`, `seed + 1`, …; same split and preprocessor) whose
+    /// predictions are averaged. Absent from older model files, which hold one network.
+    #[serde(default = "one_network")]
+    pub ensemble: usize,
+}
+
+fn one_network() -> usize {
+    1
 }
 
 impl Default for TrainConfig {
@@ -98,6 +106,7 @@ impl TrainConfig {
             seed: 42,
             calibration: CalibrationConfig::default(),
             time_budget_secs: None,
+            ensemble: 1,
         }
     }
 
@@ -199,6 +208,9 @@ impl TrainConfig {
                 Err(format!("{name} must be in (0, 0.5), got {v}"))
             }
         };
+        if !(1..=16).contains(&self.ensemble) {
+            return Err(format!("ensemble must be in 1..=16, got {}", self.ensemble));
+        }
         fraction("val_fraction", self.val_fraction)?;
         fraction("calibration_fraction", self.calibration_fraction)?;
         Ok(())
@@ -270,6 +282,7 @@ mod tests {
             r#"{"val_fraction": 0.9}"#,
             r#"{"model": {"kind": "lstm", "dropout": 1.5}}"#,
             r#"{"nonsense": 1}"#,
+            r#"{"ensemble": 0}"#,
             r#"{"subset": "FD009"}"#,
         ] {
             assert!(TrainConfig::from_str_as(bad, false).is_err(), "{bad}");

@@ -16,7 +16,8 @@ use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::evaluate::{EvalReport, IntervalStats, coverage_of, evaluate};
 use crate::metrics::PointMetrics;
-use crate::train::{EpochReport, StopReason, fit, predict_windows, rmse_f32};
+use crate::model::RulNet;
+use crate::train::{EpochReport, StopReason, fit, predict_windows, predict_windows_mean, rmse_f32};
 
 /// The three disjoint engine sets of a training file and their windows.
 #[derive(Debug, Clone)]
@@ -128,27 +129,26 @@ pub fn train_subset(
         model = config.model.name(),
         "training"
     );
-    let outcome = fit(config, &prep.fit, &prep.val, ceiling, progress)?;
-    // The kept weights must reproduce the best epoch's validation RMSE.
-    let val_check = rmse_f32(
-        &predict_windows(&outcome.model, &prep.val, ceiling)?,
+    let (networks, runs) = fit_networks(config, &prep, progress)?;
+    let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+    let epochs_run: usize = runs.iter().map(|r| r.history.len()).sum();
+    let val_rmse = rmse_f32(
+        &predict_windows_mean(&networks, &prep.val, ceiling)?,
         &prep.val.targets,
     );
-    if (val_check - outcome.best_val_rmse).abs() > 1e-6 * outcome.best_val_rmse.max(1.0) {
-        return Err(TrainError::Data(format!(
-            "restored weights give validation RMSE {val_check}, the best epoch had {}",
-            outcome.best_val_rmse
-        )));
-    }
+    let outcome = runs
+        .last()
+        .ok_or_else(|| TrainError::Data("no network trained".into()))?;
+    let history: Vec<&EpochReport> = runs.iter().flat_map(|r| &r.history).collect();
 
     // Conformal calibration against truth capped at the horizon (see CalibrationConfig).
     let cap = config.calibration.truth_horizon.unwrap_or(ceiling);
     let cal_w = windows(&prep.preprocessor, &prep.cal_engines, cap);
-    let cal_pred = clamp(predict_windows(&outcome.model, &cal_w, ceiling)?);
+    let cal_pred = clamp(predict_windows_mean(&networks, &cal_w, ceiling)?);
     let cal_truth: Vec<f64> = cal_w.targets.iter().map(|&t| f64::from(t)).collect();
     let calibration = Calibration::fit(&config.calibration, &cal_pred, &cal_truth)?;
     let val_w = windows(&prep.preprocessor, &prep.val_engines, cap);
-    let val_pred = clamp(predict_windows(&outcome.model, &val_w, ceiling)?);
+    let val_pred = clamp(predict_windows_mean(&networks, &val_w, ceiling)?);
     let val_truth: Vec<f64> = val_w.targets.iter().map(|&t| f64::from(t)).collect();
     let val_intervals = coverage_of(&calibration, &val_pred, &val_truth);
     let val_raw = PointMetrics::compute(&val_pred, &val_truth);
@@ -164,13 +164,13 @@ pub fn train_subset(
         seed: config.seed,
         training: config.clone(),
     };
-    let core = write_core(out, &spec, &outcome.model, &prep.preprocessor, &calibration)?;
+    let core = write_core(out, &spec, &networks, &prep.preprocessor, &calibration)?;
     let version = core.version.clone();
     let artifact = Artifact::from_parts(
         out,
         version.clone(),
         spec.clone(),
-        outcome.model,
+        networks,
         prep.preprocessor.clone(),
         calibration.clone(),
     );
@@ -186,12 +186,12 @@ pub fn train_subset(
     };
 
     let mut summary = serde_json::json!({
-        "val_rmse": outcome.best_val_rmse,
+        "val_rmse": val_rmse,
         "val_interval_coverage": val_intervals.coverage,
         "val_rmse_raw": val_raw.rmse,
-        "epochs": outcome.history.len(),
+        "epochs": epochs_run,
         "best_epoch": outcome.best_epoch,
-        "training_seconds": outcome.seconds,
+        "training_seconds": seconds,
     });
     if let (Some(t), Some(obj)) = (&test, summary.as_object_mut())
         && let Some(extra) = t.summary().as_object()
@@ -205,21 +205,29 @@ pub fn train_subset(
         "version": version,
         "summary": summary,
         "training": {
-            "seconds": outcome.seconds,
-            "epochs_run": outcome.history.len(),
+            "seconds": seconds,
+            "epochs_run": epochs_run,
             "best_epoch": outcome.best_epoch,
-            "best_val_rmse": outcome.best_val_rmse,
+            "best_val_rmse": val_rmse,
             "stop": outcome.stop,
+            "networks": runs.iter().map(|r| serde_json::json!({
+                "seed": r.seed,
+                "epochs_run": r.history.len(),
+                "best_epoch": r.best_epoch,
+                "val_rmse": r.best_val_rmse,
+                "stop": r.stop,
+                "seconds": r.seconds,
+            })).collect::<Vec<_>>(),
             "engines": {
                 "fit": units(&prep.fit_engines),
                 "validation": units(&prep.val_engines),
                 "calibration": units(&prep.cal_engines),
             },
             "windows": { "fit": prep.fit.count, "validation": prep.val.count, "calibration": cal_w.count },
-            "history": outcome.history,
+            "history": history,
         },
         "validation": {
-            "rmse": outcome.best_val_rmse,
+            "rmse": val_rmse,
             "raw_truth_horizon": cap,
             "raw": val_raw,
             "intervals": val_intervals,
@@ -241,16 +249,72 @@ pub fn train_subset(
     Ok(TrainSummary {
         version,
         dir: out.to_path_buf(),
-        epochs_run: outcome.history.len(),
+        epochs_run,
         best_epoch: outcome.best_epoch,
         stop: outcome.stop,
-        train_seconds: outcome.seconds,
+        train_seconds: seconds,
         total_seconds: started.elapsed().as_secs_f64(),
-        val_rmse: outcome.best_val_rmse,
+        val_rmse,
         val_intervals,
         val_raw,
         test,
     })
+}
+
+/// One trained member of the model: its seed and how its training went.
+struct NetworkRun {
+    seed: u64,
+    history: Vec<EpochReport>,
+    best_epoch: usize,
+    best_val_rmse: f64,
+    stop: StopReason,
+    seconds: f64,
+}
+
+/// Trains `config.ensemble` networks on the same engines (seeds `seed`, `seed + 1`, …), each
+/// early-stopped on the validation engines, and checks each restored best epoch.
+fn fit_networks(
+    config: &TrainConfig,
+    prep: &Prepared,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<(Vec<RulNet>, Vec<NetworkRun>), TrainError> {
+    let ceiling = config.preprocessor.ceiling;
+    let mut networks = Vec::with_capacity(config.ensemble);
+    let mut runs = Vec::with_capacity(config.ensemble);
+    for i in 0..config.ensemble {
+        let seed = config.seed.wrapping_add(i as u64);
+        if config.ensemble > 1 {
+            tracing::info!(
+                network = i + 1,
+                of = config.ensemble,
+                seed,
+                "training network"
+            );
+        }
+        let member = config.clone().with_seed(seed);
+        let outcome = fit(&member, &prep.fit, &prep.val, ceiling, progress)?;
+        // The kept weights must reproduce the best epoch's validation RMSE.
+        let val_check = rmse_f32(
+            &predict_windows(&outcome.model, &prep.val, ceiling)?,
+            &prep.val.targets,
+        );
+        if (val_check - outcome.best_val_rmse).abs() > 1e-6 * outcome.best_val_rmse.max(1.0) {
+            return Err(TrainError::Data(format!(
+                "restored weights give validation RMSE {val_check}, the best epoch had {}",
+                outcome.best_val_rmse
+            )));
+        }
+        networks.push(outcome.model);
+        runs.push(NetworkRun {
+            seed,
+            history: outcome.history,
+            best_epoch: outcome.best_epoch,
+            best_val_rmse: outcome.best_val_rmse,
+            stop: outcome.stop,
+            seconds: outcome.seconds,
+        });
+    }
+    Ok((networks, runs))
 }
 
 fn clamp(pred: Vec<f32>) -> Vec<f64> {

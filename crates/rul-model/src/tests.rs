@@ -108,6 +108,52 @@ fn tiny_training_gives_a_loadable_artifact_with_exact_round_trip() {
 }
 
 #[test]
+fn an_ensemble_averages_its_members_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::synthetic::test_config(7);
+    config.ensemble = 2;
+    let data = synthetic_data(7);
+    let summary = crate::train_subset(&data, &config, dir.path(), &mut |_| {}).unwrap();
+    let artifact = Artifact::load(dir.path()).unwrap();
+    assert_eq!(artifact.spec().training.ensemble, 2);
+    assert!(artifact.card().architecture.ends_with("x 2 (averaged)"));
+    let metrics = artifact.metrics();
+    let networks = metrics["training"]["networks"].as_array().unwrap();
+    assert_eq!(networks.len(), 2);
+    assert_eq!(networks[1]["seed"], 8);
+
+    // The first member is the single network trained with the same seed: the ensemble's
+    // prediction differs from it, and is the mean of it and the second member.
+    let single = Artifact::load(trained().0.path()).unwrap();
+    let labels: Vec<Vec<f64>> = data
+        .test
+        .iter()
+        .zip(&data.test_rul)
+        .map(|(e, &r)| rul_data::test_labels(e, r))
+        .collect();
+    let last = artifact.preprocessor().last_windows(&data.test, &labels);
+    let both = artifact.predict(&last.inputs, last.count).unwrap();
+    let first = single.predict(&last.inputs, last.count).unwrap();
+    assert_ne!(both, first);
+    let report = summary.test.as_ref().unwrap();
+    for (p, e) in both.iter().zip(&report.predictions) {
+        assert_eq!(f64::from(*p).max(0.0).to_bits(), e.pred.to_bits());
+    }
+
+    // Weights of an ensemble do not load as a single network (model.json says how many).
+    let model_path = dir.path().join(MODEL_FILE);
+    let text = std::fs::read_to_string(&model_path).unwrap();
+    std::fs::write(
+        &model_path,
+        text.replace("\"ensemble\": 2", "\"ensemble\": 1"),
+    )
+    .unwrap();
+    reseal(dir.path());
+    let err = Artifact::load(dir.path()).unwrap_err();
+    assert!(matches!(err, ArtifactError::Weights { .. }), "{err}");
+}
+
+#[test]
 fn same_seed_gives_the_same_model_version() {
     let dir = tempfile::tempdir().unwrap();
     let again = train_test_artifact(dir.path(), 7).unwrap();

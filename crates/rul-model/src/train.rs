@@ -251,8 +251,17 @@ pub fn predict_windows(
     windows: &Windows,
     target_scale: f64,
 ) -> Result<Vec<f32>, TrainError> {
+    predict_windows_mean(std::slice::from_ref(model), windows, target_scale)
+}
+
+/// Like [`predict_windows`], averaging the predictions of several networks (an ensemble).
+pub fn predict_windows_mean(
+    models: &[RulNet],
+    windows: &Windows,
+    target_scale: f64,
+) -> Result<Vec<f32>, TrainError> {
     predict_raw(
-        model,
+        models,
         &windows.inputs,
         windows.count,
         windows.window,
@@ -263,28 +272,44 @@ pub fn predict_windows(
 }
 
 /// Forward pass over `count` windows laid out `[count, window, features]`, in chunks, on the
-/// plain Flex device; outputs are multiplied by `target_scale`.
+/// plain Flex device; the networks' outputs are averaged and multiplied by `target_scale`.
 pub(crate) fn predict_raw(
-    model: &RulNet,
+    models: &[RulNet],
     inputs: &[f32],
     count: usize,
     window: usize,
     features: usize,
     target_scale: f64,
 ) -> Result<Vec<f32>, crate::error::ArtifactError> {
+    if models.is_empty() {
+        return Err(crate::error::ArtifactError::Forward(
+            "no network to predict with".into(),
+        ));
+    }
     let device = Device::flex();
     let row = window * features;
     let mut out = Vec::with_capacity(count);
     let mut start = 0;
     while start < count {
         let n = PREDICT_CHUNK.min(count - start);
-        let data = inputs[start * row..(start + n) * row].to_vec();
-        let x = input_tensor(data, n, window, features, &device);
-        let y = model
-            .forward(x)
-            .try_into_vec_as::<f32>()
-            .map_err(|e| crate::error::ArtifactError::Forward(format!("{e:?}")))?;
-        out.extend(y.into_iter().map(|v| v * target_scale as f32));
+        let forward = |model: &RulNet| {
+            let data = inputs[start * row..(start + n) * row].to_vec();
+            model
+                .forward(input_tensor(data, n, window, features, &device))
+                .try_into_vec_as::<f32>()
+                .map_err(|e| crate::error::ArtifactError::Forward(format!("{e:?}")))
+        };
+        if let [model] = models {
+            out.extend(forward(model)?.into_iter().map(|v| v * target_scale as f32));
+        } else {
+            let mut sum = vec![0.0f64; n];
+            for model in models {
+                let y = forward(model)?;
+                sum.iter_mut().zip(y).for_each(|(s, v)| *s += f64::from(v));
+            }
+            let mean_scale = target_scale / models.len() as f64;
+            out.extend(sum.into_iter().map(|s| (s * mean_scale) as f32));
+        }
         start += n;
     }
     Ok(out)

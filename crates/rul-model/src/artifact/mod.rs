@@ -120,7 +120,8 @@ pub struct Artifact {
     dir: PathBuf,
     version: String,
     spec: ModelSpec,
-    model: RulNet,
+    /// One network, or the members of an ensemble (predictions averaged).
+    model: Vec<RulNet>,
     preprocessor: Preprocessor,
     calibration: Calibration,
     card: ModelCard,
@@ -307,7 +308,7 @@ impl Artifact {
         dir: &Path,
         version: String,
         spec: ModelSpec,
-        model: RulNet,
+        model: Vec<RulNet>,
         preprocessor: Preprocessor,
         calibration: Calibration,
     ) -> Artifact {
@@ -382,9 +383,16 @@ fn validate_spec(spec: &ModelSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// Rebuilds the network from model.json and loads the record; a record that does not fit
+/// The record of an ensemble: its members under `members.<i>.`. A single network is stored as
+/// its own record (the layout of artifacts written before ensembles existed).
+#[derive(Module, Debug)]
+pub(crate) struct Members {
+    pub members: Vec<RulNet>,
+}
+
+/// Rebuilds the network(s) from model.json and loads the record; a record that does not fit
 /// (missing, extra or mis-shaped tensors, corrupt bytes) is an error, never a panic.
-fn load_weights(spec: &ModelSpec, bytes: &[u8], path: &Path) -> Result<RulNet, ArtifactError> {
+fn load_weights(spec: &ModelSpec, bytes: &[u8], path: &Path) -> Result<Vec<RulNet>, ArtifactError> {
     let err = |problem: String| ArtifactError::Weights {
         path: path.to_path_buf(),
         architecture: spec.architecture.name().to_string(),
@@ -393,15 +401,26 @@ fn load_weights(spec: &ModelSpec, bytes: &[u8], path: &Path) -> Result<RulNet, A
     let bytes = bytes.to_vec();
     let architecture = spec.architecture.clone();
     let n_features = spec.n_features;
+    let networks = spec.training.ensemble;
     let result = std::panic::catch_unwind(move || {
         let device = Device::flex();
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
             .map_err(|e| format!("not a burnpack record: {e}"))?;
-        architecture
-            .init(n_features, &device)
-            .try_load_record(record)
-            .map(|m| m.valid())
-            .map_err(|e| e.to_string())
+        if networks == 1 {
+            architecture
+                .init(n_features, &device)
+                .try_load_record(record)
+                .map(|m| vec![m.valid()])
+                .map_err(|e| e.to_string())
+        } else {
+            let members = (0..networks)
+                .map(|_| architecture.init(n_features, &device))
+                .collect();
+            Members { members }
+                .try_load_record(record)
+                .map(|m| m.valid().members)
+                .map_err(|e| e.to_string())
+        }
     });
     match result {
         Ok(Ok(model)) => Ok(model),

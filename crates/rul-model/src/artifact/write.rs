@@ -29,7 +29,7 @@ pub(crate) struct CoreFiles {
 pub(crate) fn write_core(
     dir: &Path,
     spec: &ModelSpec,
-    model: &RulNet,
+    model: &[RulNet],
     preprocessor: &Preprocessor,
     calibration: &Calibration,
 ) -> Result<CoreFiles, ArtifactError> {
@@ -41,10 +41,15 @@ pub(crate) fn write_core(
     }
     let model_json = to_json(spec);
     // Parameter ids are random per process; number them so equal weights give equal bytes.
-    let weights = model
-        .clone()
+    let record = match model {
+        [single] => single.clone().map(&mut SequentialIds(0)).into_record(),
+        members => super::Members {
+            members: members.to_vec(),
+        }
         .map(&mut SequentialIds(0))
-        .into_record()
+        .into_record(),
+    };
+    let weights = record
         .into_bytes()
         .map_err(|e| ArtifactError::Build(format!("serialising weights: {e}")))?
         .to_vec();
