@@ -90,14 +90,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = load_subset(&dir, args.subset)
         .with_context(|| format!("loading {} from {}", args.subset, dir.display()))?;
     let mut progress = progress_printer();
-    let track = TrackSettings::from_env(Some(args.runs_dir.clone()), &format!("rul-{}", args.subset));
+    let track =
+        TrackSettings::from_env(Some(args.runs_dir.clone()), &format!("rul-{}", args.subset));
     let name = args
         .out
         .file_name()
         .map_or_else(|| "train".into(), |n| n.to_string_lossy().into_owned());
     let tags = BTreeMap::from([("rul.command".to_string(), "train".to_string())]);
-    let tracked = rul_tune::train_tracked(&data, &config, &args.out, &track, &name, tags, &mut progress)
-        .context("recording the run")?;
+    let tracked = rul_tune::train_tracked(
+        &data,
+        &config,
+        &args.out,
+        &track,
+        &name,
+        tags,
+        &mut progress,
+    )
+    .context("recording the run")?;
     eprintln!();
     for warning in &tracked.record.warnings {
         eprintln!("warning: {warning}");

@@ -64,9 +64,10 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         Some(path) => SearchSpace::from_file(path)?,
         None => SearchSpace::plan(),
     };
-    let study_dir = args.study.clone().unwrap_or_else(|| {
-        PathBuf::from("studies").join(args.subset.name().to_lowercase())
-    });
+    let study_dir = args
+        .study
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("studies").join(args.subset.name().to_lowercase()));
     let request = StudyRequest {
         dir: study_dir.clone(),
         settings: StudySettings {
@@ -96,10 +97,24 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     let outcome = run_study(&request, &data, &|event| print_event(&event, tty))
         .with_context(|| format!("study {}", study_dir.display()))?;
 
-    let names: Vec<String> = outcome.settings.space.params.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<String> = outcome
+        .settings
+        .space
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     println!("{}", trials_table(&outcome.trials, &names));
-    let pruned = outcome.trials.iter().filter(|t| t.state == TrialState::Pruned).count();
-    let failed = outcome.trials.iter().filter(|t| t.state == TrialState::Failed).count();
+    let pruned = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .count();
+    let failed = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Failed)
+        .count();
     println!(
         "{} trials ({} run now, {pruned} pruned, {failed} failed) in {}",
         outcome.trials.len(),
@@ -125,11 +140,12 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
 fn print_event(event: &StudyEvent<'_>, tty: bool) {
     let mut err = std::io::stderr();
     match event {
-        StudyEvent::Opened {
-            resumed, total, ..
-        } => {
+        StudyEvent::Opened { resumed, total, .. } => {
             if *resumed > 0 {
-                let _ = writeln!(err, "resuming: {resumed} of {total} trials already finished");
+                let _ = writeln!(
+                    err,
+                    "resuming: {resumed} of {total} trials already finished"
+                );
             }
         }
         StudyEvent::TrialStarted { number, params } => {

@@ -79,32 +79,50 @@ fn run_ok(cmd: &mut Command) -> (String, String) {
 #[test]
 fn tune_writes_best_toml_that_train_reproduces() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, study, runs) = (tmp.path().join("data"), tmp.path().join("study"), tmp.path().join("runs"));
+    let (data, study, runs) = (
+        tmp.path().join("data"),
+        tmp.path().join("study"),
+        tmp.path().join("runs"),
+    );
     synthetic_dir(&data);
     let space = tmp.path().join("space.toml");
     tiny_space(&space);
     let tune = |trials: &str| {
         let mut cmd = rul();
-        cmd.args(["tune", "--subset", "FD001", "--trials", trials, "--max-epochs", "2"])
-            .arg("--space")
-            .arg(&space)
-            .arg("--study")
-            .arg(&study)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--runs-dir")
-            .arg(&runs)
-            .env_remove("MLFLOW_TRACKING_URI");
+        cmd.args([
+            "tune",
+            "--subset",
+            "FD001",
+            "--trials",
+            trials,
+            "--max-epochs",
+            "2",
+        ])
+        .arg("--space")
+        .arg(&space)
+        .arg("--study")
+        .arg(&study)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .env_remove("MLFLOW_TRACKING_URI");
         cmd
     };
     let (stdout, stderr) = run_ok(&mut tune("3"));
-    assert!(stdout.contains("val_rmse") && stdout.contains("best: trial"), "{stdout}");
+    assert!(
+        stdout.contains("val_rmse") && stdout.contains("best: trial"),
+        "{stdout}"
+    );
     assert!(stderr.contains("[3/3]"), "{stderr}");
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 3);
 
     // Same command again: nothing left to train.
     let (stdout, stderr) = run_ok(&mut tune("3"));
-    assert!(stderr.contains("3 of 3 trials already finished"), "{stderr}");
+    assert!(
+        stderr.contains("3 of 3 trials already finished"),
+        "{stderr}"
+    );
     assert!(stdout.contains("(0 run now"), "{stdout}");
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 3);
 

@@ -213,7 +213,12 @@ impl MlflowClient {
             }
         };
         let mut out = Vec::new();
-        for m in v.get("metrics").and_then(Value::as_array).into_iter().flatten() {
+        for m in v
+            .get("metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match (number(m, "step"), number(m, "value")) {
                 (Some(step), Some(value)) => out.push((step as i64, value)),
                 _ => return Err(mlflow_err(endpoint, format!("unreadable metric {m}"))),

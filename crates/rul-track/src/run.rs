@@ -310,11 +310,15 @@ impl Run {
         }
         self.mlflow_call(|c, r| c.log_batch(&r.run_id, &[], &tags, &finals));
         if let Some(artifact) = self.record.artifact.clone() {
-            let uri = self.record.mlflow.as_ref().map(|m| m.artifact_uri.clone());
-            if let Some(uri) = uri.filter(|u| u.starts_with("mlflow-artifacts:")) {
-                self.mlflow_call(|c, _| c.upload_dir(&uri, &artifact, "model").map(|_| ()));
-            } else if let Some(uri) = uri {
-                tracing::info!(%uri, "MLflow artifact store is not proxied by the server; artifact not uploaded");
+            match self.record.mlflow.as_ref().map(|m| m.artifact_uri.clone()) {
+                Some(uri) if uri.starts_with("mlflow-artifacts:") => {
+                    self.mlflow_call(|c, _| c.upload_dir(&uri, &artifact, "model").map(|_| ()));
+                }
+                Some(uri) => tracing::info!(
+                    %uri,
+                    "MLflow artifact store is not proxied by the server; artifact not uploaded"
+                ),
+                None => {}
             }
         }
         self.mlflow_call(|c, r| c.update_run(&r.run_id, status.as_mlflow(), ts));

@@ -88,7 +88,10 @@ fn stub(fail_log_batch: bool) -> (String, Arc<Mutex<Vec<Seen>>>) {
 fn spec() -> RunSpec {
     RunSpec {
         name: "stub-run".into(),
-        params: BTreeMap::from([("epochs".into(), "2".into()), ("model.kind".into(), "lstm".into())]),
+        params: BTreeMap::from([
+            ("epochs".into(), "2".into()),
+            ("model.kind".into(), "lstm".into()),
+        ]),
         tags: BTreeMap::from([("rul.subset".into(), "FD001".into())]),
         data_files: BTreeMap::from([("train_FD001.txt".into(), "ab12".into())]),
     }
@@ -116,10 +119,16 @@ fn one_run_makes_the_expected_requests() {
         artifact: Some(artifact.clone()),
     });
     assert!(record.warnings.is_empty(), "{:?}", record.warnings);
-    assert_eq!(record.mlflow.as_ref().map(|m| m.run_id.as_str()), Some("r1"));
+    assert_eq!(
+        record.mlflow.as_ref().map(|m| m.run_id.as_str()),
+        Some("r1")
+    );
 
     let seen = seen.lock().unwrap().clone();
-    let calls: Vec<String> = seen.iter().map(|s| format!("{} {}", s.method, s.path)).collect();
+    let calls: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
     assert_eq!(
         calls,
         vec![
@@ -146,10 +155,17 @@ fn one_run_makes_the_expected_requests() {
         .iter()
         .filter_map(|p| p["key"].as_str())
         .collect();
-    assert_eq!(keys, vec!["epochs", "model.kind", "data.train_FD001.txt.sha256"]);
+    assert_eq!(
+        keys,
+        vec!["epochs", "model.kind", "data.train_FD001.txt.sha256"]
+    );
     let step2 = seen[5].json();
     let metrics = step2["metrics"].as_array().unwrap();
-    assert_eq!(metrics.len(), 1, "the NaN learning rate is left out: {metrics:?}");
+    assert_eq!(
+        metrics.len(),
+        1,
+        "the NaN learning rate is left out: {metrics:?}"
+    );
     assert_eq!(metrics[0]["key"], "val_rmse");
     assert_eq!(metrics[0]["step"], 2);
     assert_eq!(seen[6].json()["tags"][0]["key"], "rul.status");
@@ -180,10 +196,17 @@ fn a_server_error_stops_mlflow_logging_with_one_warning() {
     });
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(record.warnings.len(), 1, "{:?}", record.warnings);
-    assert!(record.warnings[0].contains("disk full"), "{}", record.warnings[0]);
+    assert!(
+        record.warnings[0].contains("disk full"),
+        "{}",
+        record.warnings[0]
+    );
     // The params batch failed: nothing was sent after it.
     let calls = seen.lock().unwrap().len();
-    assert_eq!(calls, 4, "get-by-name, create experiment, create run, one failed log-batch");
+    assert_eq!(
+        calls, 4,
+        "get-by-name, create experiment, create run, one failed log-batch"
+    );
     let (local, _) = read_run(&tmp.path().join("runs").join(&record.id)).unwrap();
     assert_eq!(local.status, RunStatus::Failed);
     assert_eq!(local.error.as_deref(), Some("diverged"));

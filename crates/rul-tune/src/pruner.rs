@@ -76,7 +76,11 @@ mod tests {
 
     #[test]
     fn prunes_only_when_worse_than_the_median_at_that_epoch() {
-        let completed = vec![vec![30.0, 20.0, 15.0], vec![32.0, 24.0, 16.0], vec![31.0, 22.0]];
+        let completed = vec![
+            vec![30.0, 20.0, 15.0],
+            vec![32.0, 24.0, 16.0],
+            vec![31.0, 22.0],
+        ];
         // Epoch 2: median of 20, 24, 22 is 22.
         assert!(P.should_prune(&[40.0, 23.0], &completed));
         assert!(!P.should_prune(&[40.0, 21.0], &completed));

@@ -58,7 +58,9 @@ pub fn write_best(dir: &Path, trial: &TrialRecord) -> Result<PathBuf, TuneError>
     );
     let back = TrainConfig::from_str_as(&text, true).map_err(bad)?;
     if back != config {
-        return Err(bad("the written configuration reads back differently".into()));
+        return Err(bad(
+            "the written configuration reads back differently".into()
+        ));
     }
     std::fs::write(&path, text).map_err(|e| TuneError::io(&path, e))?;
     Ok(path)

@@ -86,7 +86,11 @@ impl Encoded {
             ParamKind::Categorical => (0.0, p.choices.as_ref().map_or(0, Vec::len) as f64),
             ParamKind::Float | ParamKind::Int => {
                 let (low, high) = p.bounds().map_err(TuneError::Sampler)?;
-                let high = if p.kind == ParamKind::Int { high + 1.0 } else { high };
+                let high = if p.kind == ParamKind::Int {
+                    high + 1.0
+                } else {
+                    high
+                };
                 if p.log {
                     (low.ln(), high.ln())
                 } else {
@@ -109,7 +113,7 @@ impl Encoded {
         tpe::range(self.start, self.end).map_err(|e| TuneError::Sampler(e.to_string()))
     }
 
-    fn estimator(&self) -> tpe::DefaultEstimatorBuilder {
+    fn estimator(&self) -> tpe::density_estimation::DefaultEstimatorBuilder {
         match self.kind {
             ParamKind::Categorical => tpe::histogram_estimator(),
             _ => tpe::parzen_estimator(),
@@ -142,9 +146,7 @@ impl Encoded {
     /// value does not belong to the parameter, e.g. a choice since removed).
     fn encode(&self, p: &ParamSpec, v: &Value) -> Option<f64> {
         let x = match self.kind {
-            ParamKind::Categorical => {
-                p.choices.as_ref()?.iter().position(|c| c == v)? as f64 + 0.5
-            }
+            ParamKind::Categorical => p.choices.as_ref()?.iter().position(|c| c == v)? as f64 + 0.5,
             ParamKind::Int => {
                 let k = v.as_f64()? + 0.5;
                 if self.log { k.ln() } else { k }

@@ -94,7 +94,10 @@ impl ParamSpec {
         match self.kind {
             ParamKind::Float | ParamKind::Int => {
                 if self.choices.is_some() {
-                    return Err(format!("parameter {}: choices are for categorical", self.name));
+                    return Err(format!(
+                        "parameter {}: choices are for categorical",
+                        self.name
+                    ));
                 }
                 self.bounds().map(|_| ())
             }
@@ -177,7 +180,10 @@ impl SearchSpace {
         let mut names = std::collections::BTreeSet::new();
         for p in &self.params {
             if p.name.is_empty() || !names.insert(p.name.as_str()) {
-                return Err(format!("parameter names must be unique and non-empty: {:?}", p.name));
+                return Err(format!(
+                    "parameter names must be unique and non-empty: {:?}",
+                    p.name
+                ));
             }
             if p.path.is_empty() || p.path.split('.').any(str::is_empty) {
                 return Err(format!("parameter {}: bad path {:?}", p.name, p.path));
@@ -201,7 +207,10 @@ impl SearchSpace {
     pub fn base_config(&self, subset: Subset) -> Result<TrainConfig, TuneError> {
         let mut base = self.base.clone();
         if let Some(obj) = base.as_object_mut() {
-            obj.insert("subset".into(), serde_json::to_value(subset).map_err(json_err)?);
+            obj.insert(
+                "subset".into(),
+                serde_json::to_value(subset).map_err(json_err)?,
+            );
         }
         TrainConfig::from_str_as(&base.to_string(), false).map_err(|problem| TuneError::Space {
             source_name: "base".into(),
@@ -266,7 +275,10 @@ fn switch_model_kind(config: &mut Value, kind: &Value) -> Result<(), TuneError> 
         }
     };
     if let Some(obj) = config.as_object_mut() {
-        obj.insert("model".into(), serde_json::to_value(model).map_err(json_err)?);
+        obj.insert(
+            "model".into(),
+            serde_json::to_value(model).map_err(json_err)?,
+        );
     }
     Ok(())
 }
@@ -316,7 +328,10 @@ mod tests {
     use super::*;
 
     fn values(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -372,7 +387,11 @@ mod tests {
         let c = space
             .config(
                 Subset::FD002,
-                &values(&[("arch", "lstm".into()), ("units", 12.into()), ("window", 25.into())]),
+                &values(&[
+                    ("arch", "lstm".into()),
+                    ("units", 12.into()),
+                    ("window", 25.into()),
+                ]),
             )
             .unwrap();
         assert_eq!(c.subset, Subset::FD002);
@@ -387,12 +406,30 @@ mod tests {
     fn bad_spaces_are_refused_with_a_reason() {
         for (text, needle) in [
             ("", "param"),
-            ("[[param]]\nname='a'\npath='nope'\ntype='float'\nlow=0\nhigh=1", "no \"nope\""),
-            ("[[param]]\nname='a'\npath='dropout'\ntype='float'\nlow=1\nhigh=0", "low < high"),
-            ("[[param]]\nname='a'\npath='learning_rate'\ntype='float'\nlow=0\nhigh=1\nlog=true", "log"),
-            ("[[param]]\nname='a'\npath='batch_size'\ntype='categorical'", "choices"),
-            ("[[param]]\nname='a'\npath='model.dropout'\ntype='float'\nlow=0.5\nhigh=2", "dropout"),
-            ("[[param]]\nname='a'\npath='epochs'\ntype='int'\nlow=1\nhigh=3\nextra=1", "unknown field"),
+            (
+                "[[param]]\nname='a'\npath='nope'\ntype='float'\nlow=0\nhigh=1",
+                "no \"nope\"",
+            ),
+            (
+                "[[param]]\nname='a'\npath='dropout'\ntype='float'\nlow=1\nhigh=0",
+                "low < high",
+            ),
+            (
+                "[[param]]\nname='a'\npath='learning_rate'\ntype='float'\nlow=0\nhigh=1\nlog=true",
+                "log",
+            ),
+            (
+                "[[param]]\nname='a'\npath='batch_size'\ntype='categorical'",
+                "choices",
+            ),
+            (
+                "[[param]]\nname='a'\npath='model.dropout'\ntype='float'\nlow=0.5\nhigh=2",
+                "dropout",
+            ),
+            (
+                "[[param]]\nname='a'\npath='epochs'\ntype='int'\nlow=1\nhigh=3\nextra=1",
+                "unknown field",
+            ),
         ] {
             let err = SearchSpace::from_toml(text).unwrap_err();
             assert!(err.contains(needle), "{text:?}: {err}");
@@ -414,6 +451,9 @@ mod file_tests {
             seen += 1;
         }
         assert!(seen >= 2);
-        assert_eq!(SearchSpace::from_file(&dir.join("plan.toml")).unwrap(), SearchSpace::plan());
+        assert_eq!(
+            SearchSpace::from_file(&dir.join("plan.toml")).unwrap(),
+            SearchSpace::plan()
+        );
     }
 }

@@ -169,7 +169,10 @@ impl StudyStore {
 
     /// Where trial `number` writes its artifact.
     pub fn artifact_dir(&self, number: usize) -> PathBuf {
-        self.dir.join("trials").join(format!("{number:04}")).join("model")
+        self.dir
+            .join("trials")
+            .join(format!("{number:04}"))
+            .join("model")
     }
 
     /// Reads `trials.jsonl`. A last line without its newline is a write cut short by an
@@ -243,5 +246,82 @@ fn study_err(path: &Path, problem: impl std::fmt::Display) -> TuneError {
     TuneError::Study {
         path: path.to_path_buf(),
         problem: problem.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> StudySettings {
+        StudySettings {
+            subset: Subset::FD001,
+            space: SearchSpace::plan(),
+            seed: 1,
+            startup_trials: 3,
+            pruner: MedianPruner::default(),
+            max_epochs: Some(5),
+            trial_time_budget_secs: None,
+        }
+    }
+
+    fn record(number: usize) -> TrialRecord {
+        TrialRecord {
+            number,
+            state: TrialState::Failed,
+            params: BTreeMap::new(),
+            value: None,
+            val_rmse: vec![],
+            best_epoch: 0,
+            stop: None,
+            seconds: 0.0,
+            test_rmse: None,
+            test_score: None,
+            artifact: None,
+            run_dir: None,
+            error: Some("x".into()),
+            config: None,
+            finished: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_unfinished_last_line_is_ignored_but_a_broken_middle_line_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, trials) = StudyStore::open(tmp.path(), settings(), true).unwrap();
+        assert!(trials.is_empty());
+        store.append(&record(0)).unwrap();
+        store.append(&record(1)).unwrap();
+        let path = tmp.path().join(TRIALS_FILE);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"number\": 2, \"sta");
+        std::fs::write(&path, &text).unwrap();
+        let numbers: Vec<usize> = store
+            .load_trials()
+            .unwrap()
+            .iter()
+            .map(|t| t.number)
+            .collect();
+        assert_eq!(numbers, vec![0, 1]);
+        std::fs::write(&path, format!("garbage\n{text}\n")).unwrap();
+        let err = store.load_trials().unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn resuming_with_other_settings_is_refused_and_the_stored_space_is_adopted() {
+        let tmp = tempfile::tempdir().unwrap();
+        StudyStore::open(tmp.path(), settings(), true).unwrap();
+        let mut other = settings();
+        other.seed = 2;
+        let err = StudyStore::open(tmp.path(), other, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("seed"), "{err}");
+        let mut no_space = settings();
+        no_space.space.params.truncate(1);
+        assert!(StudyStore::open(tmp.path(), no_space.clone(), true).is_err());
+        let (store, _) = StudyStore::open(tmp.path(), no_space, false).unwrap();
+        assert_eq!(store.settings().space, SearchSpace::plan());
     }
 }

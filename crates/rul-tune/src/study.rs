@@ -119,11 +119,8 @@ pub fn run_study(
             ),
         });
     }
-    let (store, finished) = StudyStore::open(
-        &request.dir,
-        request.settings.clone(),
-        request.space_given,
-    )?;
+    let (store, finished) =
+        StudyStore::open(&request.dir, request.settings.clone(), request.space_given)?;
     let settings = store.settings().clone();
     // The base must be valid before any trial runs.
     settings.space.base_config(settings.subset)?;
@@ -239,8 +236,8 @@ impl Ctx<'_> {
             shared.session_seconds.push(record.seconds);
             shared.finished.push(record);
             let finished = shared.finished.len();
-            let mean = shared.session_seconds.iter().sum::<f64>()
-                / shared.session_seconds.len() as f64;
+            let mean =
+                shared.session_seconds.iter().sum::<f64>() / shared.session_seconds.len() as f64;
             let left = self.total.saturating_sub(finished);
             let best = best_trial(&shared.finished);
             if let Some(record) = shared.finished.last() {
@@ -295,7 +292,10 @@ impl Ctx<'_> {
             .map_or_else(|| "study".into(), |n| n.to_string_lossy().into_owned());
         let tags = BTreeMap::from([
             ("rul.command".to_string(), "tune".to_string()),
-            ("rul.study".to_string(), self.store.dir().display().to_string()),
+            (
+                "rul.study".to_string(),
+                self.store.dir().display().to_string(),
+            ),
             ("rul.trial".to_string(), number.to_string()),
         ]);
         let out = self.store.artifact_dir(number);

@@ -89,15 +89,19 @@ pub fn train_tracked(
     })
 }
 
-/// The final numbers of a training run: validation (the objective's RMSE, raw-truth metrics,
-/// interval coverage), test-set metrics when there is a test set, epochs and timings.
+/// The final numbers of a training run: validation (`best_val_rmse`, the kept epoch's RMSE and
+/// the tuning objective; named apart from the per-epoch `val_rmse` series), raw-truth metrics,
+/// interval coverage, test-set metrics when there is a test set, epochs and timings.
 pub fn final_metrics(s: &TrainSummary) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::from([
-        ("val_rmse".to_string(), s.val_rmse),
+        ("best_val_rmse".to_string(), s.val_rmse),
         ("val_rmse_raw".to_string(), s.val_raw.rmse),
         ("val_mae_raw".to_string(), s.val_raw.mae),
         ("val_score_raw".to_string(), s.val_raw.score),
-        ("val_interval_coverage".to_string(), s.val_intervals.coverage),
+        (
+            "val_interval_coverage".to_string(),
+            s.val_intervals.coverage,
+        ),
         ("epochs_run".to_string(), s.epochs_run as f64),
         ("best_epoch".to_string(), s.best_epoch as f64),
         ("train_seconds".to_string(), s.train_seconds),

@@ -50,15 +50,26 @@ fn a_tiny_training_is_readable_back_from_mlflow() {
     )
     .unwrap();
     let summary = tracked.result.unwrap();
-    assert!(tracked.record.warnings.is_empty(), "{:?}", tracked.record.warnings);
-    let mlflow = tracked.record.mlflow.clone().expect("an MLflow run was created");
+    assert!(
+        tracked.record.warnings.is_empty(),
+        "{:?}",
+        tracked.record.warnings
+    );
+    let mlflow = tracked
+        .record
+        .mlflow
+        .clone()
+        .expect("an MLflow run was created");
 
     let client = MlflowClient::new(&uri).unwrap();
     let run = client.get_run(&mlflow.run_id).unwrap();
     let info = &run["run"]["info"];
     assert_eq!(info["status"], "FINISHED");
     assert_eq!(info["run_name"], "mlflow-roundtrip");
-    assert_eq!(client.experiment_id(&experiment).unwrap(), mlflow.experiment_id);
+    assert_eq!(
+        client.experiment_id(&experiment).unwrap(),
+        mlflow.experiment_id
+    );
     let pairs = |section: &str| -> BTreeMap<String, String> {
         run["run"]["data"][section]
             .as_array()
@@ -76,7 +87,10 @@ fn a_tiny_training_is_readable_back_from_mlflow() {
     assert_eq!(params["epochs"], "3");
     assert_eq!(params["model.kind"], "conv_lstm");
     assert_eq!(params["learning_rate"], config.learning_rate.to_string());
-    assert_eq!(params["preprocessor.window"], config.preprocessor.window.to_string());
+    assert_eq!(
+        params["preprocessor.window"],
+        config.preprocessor.window.to_string()
+    );
     let tags = pairs("tags");
     assert_eq!(tags["rul.subset"], "FD001");
     assert_eq!(tags["rul.command"], "test");
@@ -91,13 +105,21 @@ fn a_tiny_training_is_readable_back_from_mlflow() {
         .collect();
     assert_eq!(history.len(), summary.epochs_run);
     assert_eq!(history, local);
-    let final_val = client.metric_history(&mlflow.run_id, "val_rmse_raw").unwrap();
-    assert_eq!(final_val, vec![(0, summary.val_raw.rmse)]);
+    let final_val = client
+        .metric_history(&mlflow.run_id, "best_val_rmse")
+        .unwrap();
+    assert_eq!(final_val, vec![(0, summary.val_rmse)]);
+    let raw = client
+        .metric_history(&mlflow.run_id, "val_rmse_raw")
+        .unwrap();
+    assert_eq!(raw, vec![(0, summary.val_raw.rmse)]);
     let test_rmse = client.metric_history(&mlflow.run_id, "test_rmse").unwrap();
     assert_eq!(test_rmse.len(), 1);
 
     // The artifact directory was uploaded under model/.
-    let files = client.list_artifacts(&mlflow.artifact_uri, "model").unwrap();
+    let files = client
+        .list_artifacts(&mlflow.artifact_uri, "model")
+        .unwrap();
     assert!(
         files.iter().any(|f| f.ends_with("model.json")),
         "artifacts: {files:?}"
@@ -132,7 +154,12 @@ fn unreachable_mlflow_only_warns_and_training_finishes() {
     assert!(summary.val_rmse.is_finite());
     assert_eq!(tracked.record.status, RunStatus::Finished);
     assert!(tracked.record.mlflow.is_none());
-    assert_eq!(tracked.record.warnings.len(), 1, "{:?}", tracked.record.warnings);
+    assert_eq!(
+        tracked.record.warnings.len(),
+        1,
+        "{:?}",
+        tracked.record.warnings
+    );
     assert!(tracked.record.warnings[0].contains("MLflow"));
 
     let (record, lines) = read_run(tracked.run_dir.as_deref().unwrap()).unwrap();

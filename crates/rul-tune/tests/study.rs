@@ -26,13 +26,25 @@ fn interrupted_study_resumes_without_repeating_finished_trials() {
     assert_eq!(resumed.ran, 2, "only the two missing trials train");
     let numbers: Vec<usize> = resumed.trials.iter().map(|t| t.number).collect();
     assert_eq!(numbers, vec![0, 1, 2, 3, 4]);
-    assert_eq!(&resumed.trials[..3], &before[..], "finished trials are kept as they were");
-    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 5, "one run record per trained trial");
+    assert_eq!(
+        &resumed.trials[..3],
+        &before[..],
+        "finished trials are kept as they were"
+    );
+    assert_eq!(
+        std::fs::read_dir(&runs).unwrap().count(),
+        5,
+        "one run record per trained trial"
+    );
 
     // The same study in one go samples the same parameters and gets the same values.
     let straight_dir = tmp.path().join("straight");
-    let straight =
-        run_study(&common::request(&straight_dir, &runs, 5, 2), &data, &no_events).unwrap();
+    let straight = run_study(
+        &common::request(&straight_dir, &runs, 5, 2),
+        &data,
+        &no_events,
+    )
+    .unwrap();
     for (a, b) in straight.trials.iter().zip(&resumed.trials) {
         assert_eq!(a.params, b.params, "trial {}", a.number);
         assert_eq!(a.value, b.value, "trial {}", a.number);
@@ -56,7 +68,11 @@ fn a_trial_far_worse_than_the_completed_median_is_pruned() {
     let params: std::collections::BTreeMap<String, serde_json::Value> =
         serde_json::from_str(r#"{"lstm_units": 8, "dropout": 0.1, "learning_rate": 0.005}"#)
             .unwrap();
-    let config = request.settings.space.config(rul_data::Subset::FD001, &params).unwrap();
+    let config = request
+        .settings
+        .space
+        .config(rul_data::Subset::FD001, &params)
+        .unwrap();
     store
         .append(&TrialRecord {
             number: 0,
@@ -82,7 +98,11 @@ fn a_trial_far_worse_than_the_completed_median_is_pruned() {
     let trial = &outcome.trials[1];
     assert_eq!(trial.state, TrialState::Pruned, "{trial:?}");
     assert_eq!(trial.stop, Some(StopReason::Pruned));
-    assert_eq!(trial.val_rmse.len(), 2, "pruned right after the warm-up epoch");
+    assert_eq!(
+        trial.val_rmse.len(),
+        2,
+        "pruned right after the warm-up epoch"
+    );
     assert!(trial.value.is_some_and(|v| v > 0.01));
     // Pruned trials never become the best.
     assert_eq!(outcome.best.as_ref().map(|b| b.number), Some(0));
