@@ -134,3 +134,26 @@ fn best_toml_retrains_to_the_same_validation_rmse() {
     .unwrap();
     assert_eq!(Some(retrained.val_rmse), best.value);
 }
+
+#[test]
+fn parallel_jobs_finish_every_trial_once() {
+    let data = synthetic_data(11);
+    let tmp = tempfile::tempdir().unwrap();
+    let (study, runs) = (tmp.path().join("study"), tmp.path().join("runs"));
+    let mut request = common::request(&study, &runs, 4, 2);
+    request.jobs = 3;
+    let events = std::sync::Mutex::new(Vec::new());
+    let outcome = run_study(&request, &data, &|e| {
+        if let rul_tune::StudyEvent::TrialFinished { finished, .. } = e {
+            events.lock().unwrap().push(finished);
+        }
+    })
+    .unwrap();
+    assert_eq!(outcome.ran, 4);
+    let numbers: Vec<usize> = outcome.trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, vec![0, 1, 2, 3]);
+    assert_eq!(events.into_inner().unwrap(), vec![1, 2, 3, 4]);
+    assert!(outcome.trials.iter().all(|t| t.state != TrialState::Failed));
+    let stored = std::fs::read_to_string(study.join("trials.jsonl")).unwrap();
+    assert_eq!(stored.lines().count(), 4);
+}
