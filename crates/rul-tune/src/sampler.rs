@@ -98,7 +98,7 @@ impl Encoded {
                 }
             }
         };
-        if !(start < end) {
+        if start.partial_cmp(&end) != Some(std::cmp::Ordering::Less) {
             return Err(TuneError::Sampler(format!("{}: empty range", p.name)));
         }
         Ok(Self {
