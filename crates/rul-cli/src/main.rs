@@ -7,10 +7,11 @@ mod fetch;
 mod predict;
 mod serve;
 mod train;
+mod tune;
 
 use clap::{Parser, Subcommand};
 
-/// Predict turbofan Remaining Useful Life: data tools, training, evaluation and the prediction service.
+/// Predict turbofan Remaining Useful Life: data tools, training, tuning, evaluation and the prediction service.
 #[derive(Parser)]
 #[command(name = "rul", version, about, long_about = None)]
 struct Cli {
@@ -25,6 +26,8 @@ enum Command {
     Data(data::DataCommand),
     /// Train a model on one subset and write an artifact directory.
     Train(train::TrainArgs),
+    /// Search hyperparameters (TPE, median pruning); resumable; writes best.toml.
+    Tune(tune::TuneArgs),
     /// Evaluate an artifact on a subset's official test set.
     Evaluate(evaluate::EvaluateArgs),
     /// Serve predictions over gRPC and REST (configuration from flags, environment and `.env`).
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Data(cmd) => data::run(cmd),
         Command::Train(args) => train::run(args),
+        Command::Tune(args) => tune::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Serve(config) => serve::run(*config),
         Command::Predict(args) => predict::run(args),

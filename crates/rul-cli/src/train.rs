@@ -1,12 +1,15 @@
-//! `rul train`: fit a model on one subset and write a complete artifact directory.
+//! `rul train`: fit a model on one subset and write a complete artifact directory; the run is
+//! recorded in the runs directory (and MLflow when `MLFLOW_TRACKING_URI` is set).
 
 use anyhow::Context;
 use clap::Args;
 use rul_data::{Subset, load_subset, resolve_data_dir};
 use rul_model::TrainConfig;
-use rul_model::pipeline::train_subset;
 use rul_model::train::EpochReport;
+use rul_track::TrackSettings;
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -32,10 +35,13 @@ pub struct TrainArgs {
     /// Print the final summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Local runs directory for the experiment record (`<dir>/<timestamp>-<id>/run.json`).
+    #[arg(long, env = "RUL_RUNS_DIR", default_value = "runs")]
+    runs_dir: PathBuf,
 }
 
 /// Epoch lines: one updating line on a terminal, plain log lines otherwise.
-fn progress_printer() -> impl FnMut(&EpochReport) {
+fn progress_printer() -> impl FnMut(&EpochReport) -> ControlFlow<()> {
     let tty = std::io::stderr().is_terminal();
     move |r: &EpochReport| {
         let line = format!(
@@ -57,6 +63,7 @@ fn progress_printer() -> impl FnMut(&EpochReport) {
         } else {
             let _ = writeln!(err, "{line}{}", if r.improved { " improved" } else { "" });
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -83,8 +90,31 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = load_subset(&dir, args.subset)
         .with_context(|| format!("loading {} from {}", args.subset, dir.display()))?;
     let mut progress = progress_printer();
-    let summary = train_subset(&data, &config, &args.out, &mut progress).context("training")?;
+    let track =
+        TrackSettings::from_env(Some(args.runs_dir.clone()), &format!("rul-{}", args.subset));
+    let name = args
+        .out
+        .file_name()
+        .map_or_else(|| "train".into(), |n| n.to_string_lossy().into_owned());
+    let tags = BTreeMap::from([("rul.command".to_string(), "train".to_string())]);
+    let tracked = rul_tune::train_tracked(
+        &data,
+        &config,
+        &args.out,
+        &track,
+        &name,
+        tags,
+        &mut progress,
+    )
+    .context("recording the run")?;
     eprintln!();
+    for warning in &tracked.record.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(dir) = &tracked.run_dir {
+        eprintln!("run recorded in {}", dir.display());
+    }
+    let summary = tracked.result.context("training")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

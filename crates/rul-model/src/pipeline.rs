@@ -2,6 +2,7 @@
 //! preprocessor fitted on the fit engines, windows, and [`train_subset`] which runs everything
 //! and writes the artifact.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -103,12 +104,13 @@ pub struct TrainSummary {
 /// Trains a model for `data.subset` and writes a complete artifact into `out`: split engines,
 /// fit the preprocessor, train with early stopping, calibrate on the calibration engines, check
 /// the intervals on the validation engines, evaluate on the official test set, write every file
-/// and re-load the directory to prove it validates.
+/// and re-load the directory to prove it validates. `progress` may stop training early (see
+/// [`fit`]); the artifact then holds the best epoch so far.
 pub fn train_subset(
     data: &SubsetData,
     config: &TrainConfig,
     out: &Path,
-    progress: &mut dyn FnMut(&EpochReport),
+    progress: &mut dyn FnMut(&EpochReport) -> ControlFlow<()>,
 ) -> Result<TrainSummary, TrainError> {
     let started = Instant::now();
     config.validate().map_err(TrainError::Invalid)?;

@@ -69,7 +69,9 @@ pub fn synthetic_data(seed: u64) -> SubsetData {
 
 /// Trains the tiny configuration on synthetic data and writes the artifact into `dir`.
 pub fn train_test_artifact(dir: &Path, seed: u64) -> Result<TrainSummary, TrainError> {
-    train_subset(&synthetic_data(seed), &test_config(seed), dir, &mut |_| {})
+    train_subset(&synthetic_data(seed), &test_config(seed), dir, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
 }
 
 /// Writes a small but real trained artifact (synthetic degradation data, 2 epochs) into `dir`.

@@ -270,3 +270,26 @@ fn evaluation_report_serialises_and_plots_are_written() {
         assert_eq!(&bytes[1..4], b"PNG", "{}", f.display());
     }
 }
+
+#[test]
+fn a_callback_break_stops_training_as_pruned_keeping_the_best_epoch() {
+    let mut config = crate::synthetic::test_config(3);
+    config.epochs = 5;
+    config.early_stopping_patience = 10;
+    let data = synthetic_data(3);
+    let prep = crate::pipeline::prepare(&config, &data.train).unwrap();
+    let mut seen = 0;
+    let outcome = crate::train::fit(&config, &prep.fit, &prep.val, 125.0, &mut |r| {
+        seen = r.epoch;
+        if r.epoch == 2 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(seen, 2);
+    assert_eq!(outcome.history.len(), 2);
+    assert_eq!(outcome.stop, crate::StopReason::Pruned);
+    assert!(outcome.best_epoch <= 2);
+}

@@ -1,8 +1,9 @@
 //! The training loop: Adam on mini-batches of windows, validation on held-out engines after each
 //! epoch, reduce-LR-on-plateau, early stopping that restores the best epoch, and progress
 //! reported through a callback (one [`EpochReport`] per epoch; the CLI prints them) and
-//! `tracing` at debug level.
+//! `tracing` at debug level. The callback may stop training early (a tuner's pruner does).
 
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -63,6 +64,8 @@ pub enum StopReason {
     EarlyStopping,
     /// `time_budget_secs` ran out.
     TimeBudget,
+    /// The progress callback asked to stop (a tuner pruned an unpromising trial).
+    Pruned,
 }
 
 /// A trained network (best epoch, inference mode) and its history.
@@ -84,12 +87,14 @@ pub struct FitOutcome {
 
 /// Trains a fresh network of `config.model` on `train` windows, selecting epochs on `val`.
 /// Targets are divided by `target_scale` for the loss. Deterministic for a given seed.
+/// `progress` sees every epoch; returning `ControlFlow::Break(())` ends training after that
+/// epoch with [`StopReason::Pruned`] (the best epoch so far is kept).
 pub fn fit(
     config: &TrainConfig,
     train: &Windows,
     val: &Windows,
     target_scale: f64,
-    progress: &mut dyn FnMut(&EpochReport),
+    progress: &mut dyn FnMut(&EpochReport) -> ControlFlow<()>,
 ) -> Result<FitOutcome, TrainError> {
     config.validate().map_err(TrainError::Invalid)?;
     if train.count == 0 || val.count == 0 {
@@ -218,9 +223,13 @@ pub fn fit(
             elapsed_secs = elapsed,
             "epoch finished"
         );
-        progress(&report);
+        let control = progress(&report);
         history.push(report);
 
+        if control.is_break() {
+            stop = StopReason::Pruned;
+            break;
+        }
         if since_best >= config.early_stopping_patience {
             stop = StopReason::EarlyStopping;
             break;
