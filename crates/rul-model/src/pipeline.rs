@@ -278,7 +278,7 @@ struct NetworkRun {
 fn fit_networks(
     config: &TrainConfig,
     prep: &Prepared,
-    progress: &mut dyn FnMut(&EpochReport),
+    progress: &mut dyn FnMut(&EpochReport) -> ControlFlow<()>,
 ) -> Result<(Vec<RulNet>, Vec<NetworkRun>), TrainError> {
     let ceiling = config.preprocessor.ceiling;
     let mut networks = Vec::with_capacity(config.ensemble);
@@ -306,6 +306,7 @@ fn fit_networks(
                 outcome.best_val_rmse
             )));
         }
+        let pruned = outcome.stop == StopReason::Pruned;
         networks.push(outcome.model);
         runs.push(NetworkRun {
             seed,
@@ -315,6 +316,10 @@ fn fit_networks(
             stop: outcome.stop,
             seconds: outcome.seconds,
         });
+        // A pruned trial is abandoned: the other networks would not change that.
+        if pruned {
+            break;
+        }
     }
     Ok((networks, runs))
 }

@@ -113,7 +113,10 @@ fn an_ensemble_averages_its_members_and_round_trips() {
     let mut config = crate::synthetic::test_config(7);
     config.ensemble = 2;
     let data = synthetic_data(7);
-    let summary = crate::train_subset(&data, &config, dir.path(), &mut |_| {}).unwrap();
+    let summary = crate::train_subset(&data, &config, dir.path(), &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     let artifact = Artifact::load(dir.path()).unwrap();
     assert_eq!(artifact.spec().training.ensemble, 2);
     assert!(artifact.card().architecture.ends_with("x 2 (averaged)"));
