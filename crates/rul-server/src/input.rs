@@ -26,7 +26,7 @@ pub struct RawReading {
 }
 
 /// A request as decoded by a transport, before the shared checks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawRequest {
     /// Client's engine identifier.
     pub engine_id: String,
