@@ -18,11 +18,13 @@ impl Drop for Server {
     }
 }
 
-/// `rul serve --sagemaker --port 0 --model <model>` (the port flag overrides 8080; gRPC on an ephemeral port).
+/// `rul serve` as the image runs it (RUL_SAGEMAKER=1), with `--port 0 --model <model>` overriding 8080 and
+/// /opt/ml/model (gRPC on an ephemeral port).
 fn start(model: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rul"))
-        .args(["serve", "--sagemaker", "--port", "0", "--model"])
+        .args(["serve", "--port", "0", "--model"])
         .arg(model)
+        .env("RUL_SAGEMAKER", "1")
         .env_remove("MODEL_PATH")
         .env_remove("HTTP_PORT")
         .env("HOST", "127.0.0.1")
@@ -107,6 +109,8 @@ fn serve_sagemaker_pings_invokes_and_drains() {
     let model = dir.path().join("model");
     rul_model::write_test_artifact(&model, 5).expect("test artifact");
     let mut server = start(&model);
+    // --port 0 won over container mode's 8080 (an ephemeral port was bound).
+    assert_ne!(server.http.port(), 8080);
     let deadline = Instant::now() + Duration::from_secs(60);
     while http(server.http, "GET", "/ping", "text/plain", "").0 != 200 {
         assert!(Instant::now() < deadline, "/ping never answered 200");

@@ -82,8 +82,8 @@ fn prediction(body: &Value, i: usize) -> f64 {
 
 #[tokio::test]
 async fn ping_is_503_until_the_model_is_warm_then_200() {
-    let config = container_config();
-    let cold = http_router(AppState::new(broken_predictor(), &config, None));
+    let cold_config = container_config();
+    let cold = http_router(AppState::new(broken_predictor(), &cold_config, None));
     let ping = || Request::get("/ping").body(Body::empty()).expect("request");
     let (status, body) = send(&cold, ping()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

@@ -21,7 +21,11 @@ pub struct SageMakerArgs {
     /// Run as a SageMaker container: REST on 8080 (--port overrides) with GET /ping and POST /invocations,
     /// model from /opt/ml/model (MODEL_PATH / --model override). The image sets RUL_SAGEMAKER=1, so SageMaker's
     /// `docker run IMAGE serve` starts this mode.
-    #[arg(long = "sagemaker", env = "RUL_SAGEMAKER")]
+    #[arg(
+        long = "sagemaker",
+        env = "RUL_SAGEMAKER",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub container: bool,
     /// SageMaker endpoint that `use_sagemaker: true` requests are sent to; unset = they are answered locally
     /// (source `local_fallback`, reason `not_configured`).

@@ -4,7 +4,9 @@
 use axum::http::StatusCode;
 use rul_core::MAX_INSTANCES;
 use rul_data::ValidationError;
-use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+use serde_json::Value;
 
 use super::super::errors::ApiError;
 use super::super::predict::SensorReadingBody;
@@ -223,11 +225,11 @@ enum Column {
 }
 
 fn header_columns(cells: &[&str]) -> Result<Vec<Column>, ApiError> {
-    let mut seen = Map::new();
+    let mut seen = HashSet::new();
     cells
         .iter()
         .map(|name| {
-            if seen.insert(name.to_string(), Value::Null).is_some() {
+            if !seen.insert(*name) {
                 return Err(bad_request(
                     "invalid_request",
                     format!("column {name:?} is named twice"),
