@@ -113,7 +113,8 @@ async fn sagemaker_answers_signed_and_agrees_with_local() {
         let remote = predict(&router, "engine-a", n, true).await;
         assert_eq!(local["source"], "local");
         assert_eq!(remote["source"], "sagemaker", "{remote}");
-        assert!(remote.get("fallback_reason").is_none(), "{remote}");
+        assert!(remote["fallback_reason"].is_null(), "{remote}");
+        assert!(local["fallback_reason"].is_null(), "{local}");
         assert!(
             (rul(&local) - rul(&remote)).abs() < 1e-3,
             "local {local} vs sagemaker {remote}"

@@ -214,8 +214,9 @@ pub struct PredictResponse {
     /// but the in-process model answered; see `fallback_reason`).
     pub source: String,
     /// Why SageMaker was not used, when `source` is "local_fallback": not_configured, circuit_open, timeout,
-    /// connect, throttled, model_error, server_error, client_error, malformed or other.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// connect, throttled, model_error, server_error, client_error, malformed or other; null otherwise.
+    #[serde(default)]
+    #[schema(required = true)]
     pub fallback_reason: Option<String>,
     /// Whether the answer came from the cache.
     pub cached: bool,
