@@ -5,11 +5,12 @@ mod data;
 mod evaluate;
 mod fetch;
 mod predict;
+mod sagemaker;
 mod serve;
 mod train;
 mod tune;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Predict turbofan Remaining Useful Life: data tools, training, tuning, evaluation and the prediction service.
 #[derive(Parser)]
@@ -30,8 +31,12 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Evaluate an artifact on a subset's official test set.
     Evaluate(evaluate::EvaluateArgs),
-    /// Serve predictions over gRPC and REST (configuration from flags, environment and `.env`).
+    /// Serve predictions over gRPC and REST (configuration from flags, environment and `.env`); with
+    /// --sagemaker (or RUL_SAGEMAKER=1, as the container image sets) as a SageMaker container.
     Serve(Box<rul_server::ServerConfig>),
+    /// SageMaker deployment helpers.
+    #[command(subcommand)]
+    Sagemaker(sagemaker::SagemakerCommand),
     /// Ask a running service for one prediction over gRPC.
     Predict(predict::PredictArgs),
     /// Measure latency and throughput of a running service over gRPC and REST.
@@ -44,13 +49,18 @@ fn main() -> anyhow::Result<()> {
     if dotenv.exists() {
         rul_server::load_dotenv(dotenv)?;
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Data(cmd) => data::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Tune(args) => tune::run(args),
         Command::Evaluate(args) => evaluate::run(args),
-        Command::Serve(config) => serve::run(*config),
+        Command::Serve(config) => {
+            let explicit = serve::explicit(matches.subcommand_matches("serve"));
+            serve::run(*config, explicit)
+        }
+        Command::Sagemaker(cmd) => sagemaker::run(cmd),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
     }

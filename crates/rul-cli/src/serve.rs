@@ -1,9 +1,26 @@
-//! `rul serve`: the prediction service (gRPC + REST) on the configured model.
+//! `rul serve`: the prediction service (gRPC + REST) on the configured model, or a SageMaker container.
 
 use anyhow::Context;
+use clap::ArgMatches;
+use clap::parser::ValueSource;
 use rul_server::ServerConfig;
+use rul_server::config::Explicit;
 
-pub fn run(config: ServerConfig) -> anyhow::Result<()> {
+/// Which container-mode defaults the user set explicitly (flag or environment), from clap's value sources.
+pub fn explicit(matches: Option<&ArgMatches>) -> Explicit {
+    let given = |id: &str| {
+        matches
+            .and_then(|m| m.value_source(id))
+            .is_some_and(|s| s != ValueSource::DefaultValue)
+    };
+    Explicit {
+        model_path: given("model_path"),
+        http_port: given("http_port"),
+    }
+}
+
+pub fn run(mut config: ServerConfig, explicit: Explicit) -> anyhow::Result<()> {
+    config.apply_container_defaults(explicit);
     rul_server::logging::init(&config.log_level, config.log_format.as_deref())
         .context("initialising logging")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

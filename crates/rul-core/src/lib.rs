@@ -17,19 +17,31 @@
 //!   version changes every key and histories that merely share their last reading never collide.
 //! - Hot reload loads, validates and warms the new artifact in `spawn_blocking`, then queues a swap message the
 //!   model thread handles between batches: nothing queued is dropped, and a broken artifact never reaches the thread.
+//! - Remote inference ([`remote`]): `Route::Remote` requests are validated and preprocessed here exactly as local
+//!   ones, sent as normalised windows to a [`RemoteBackend`] (SageMaker, implemented in `rul-sagemaker`) behind a
+//!   circuit breaker, and answered with the local calibration; any remote failure is answered by the local model
+//!   with `Source::LocalFallback` and counted by reason.
+//! - Already-normalised windows (SageMaker's `/invocations` as the plan's client calls it) skip the preprocessor
+//!   and go straight to the model thread ([`Predictor::predict_normalised`]).
 
 mod cache;
 mod error;
 pub mod metrics_names;
 mod model;
 mod predictor;
+pub mod remote;
 mod types;
 mod worker;
 
 pub use error::PredictError;
 pub use metrics_names::describe_metrics;
 pub use model::neutral_reading;
+pub use predictor::MAX_INSTANCES;
 pub use predictor::{MAX_ENGINE_ID_CHARS, PauseGuard, Predictor, check_engine_id};
+pub use remote::{
+    BreakerConfig, BreakerState, FallbackReason, Remote, RemoteAnswer, RemoteBackend, RemoteError,
+    RemoteRequest,
+};
 pub use types::{
-    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Source, Stats, Timing,
+    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route, Source, Stats, Timing,
 };

@@ -17,6 +17,8 @@ pub(crate) struct Snapshot {
     pub(crate) preprocessor: Preprocessor,
     /// Public description of the model.
     pub(crate) info: ModelInfo,
+    /// A copy of the artifact's calibration, so remote answers get the same interval and confidence.
+    pub(crate) calibration: rul_model::Calibration,
 }
 
 /// A validated, warmed-up artifact ready to be installed on the model thread.
@@ -108,6 +110,7 @@ fn load_checked(dir: &Path, max_batch: usize) -> Result<Loaded, String> {
         version: Arc::from(artifact.version()),
         preprocessor: artifact.preprocessor().clone(),
         info,
+        calibration: artifact.calibration().clone(),
     });
     Ok(Loaded { artifact, snapshot })
 }

@@ -13,11 +13,15 @@ use crate::cache::PredictionCache;
 use crate::error::PredictError;
 use crate::metrics_names as m;
 use crate::model::{Snapshot, load_and_warm};
+use crate::remote::Remote;
 use crate::types::{ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Stats};
 use crate::worker::{self, Msg, Shared, WorkerConfig};
 
+mod normalised;
 mod pipeline;
+mod routed;
 
+pub use normalised::MAX_INSTANCES;
 pub use pipeline::{MAX_ENGINE_ID_CHARS, check_engine_id};
 use pipeline::{Slot, Staged, record};
 
@@ -44,6 +48,8 @@ struct Inner {
     model_path: Mutex<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Where `Route::Remote` requests go; None = no endpoint configured (they are answered locally).
+    remote: Option<Remote>,
 }
 
 /// Keeps the model thread paused between batches until dropped (see [`Predictor::pause_model_thread`]).
@@ -56,6 +62,12 @@ impl Predictor {
     /// Starts the model thread and loads+validates+warms the artifact in the background; readiness flips when warm.
     /// Needs no async runtime. `queue_capacity` and `max_batch` below 1 are treated as 1.
     pub fn start(config: PredictorConfig) -> Predictor {
+        Self::start_with_remote(config, None)
+    }
+
+    /// [`Predictor::start`] with a remote backend for `Route::Remote` requests (None = answer them locally, with
+    /// source `local_fallback` and reason `not_configured`).
+    pub fn start_with_remote(config: PredictorConfig, remote: Option<Remote>) -> Predictor {
         let queue_capacity = config.queue_capacity.max(1);
         let max_batch = config.max_batch.max(1);
         let (tx, rx) = sync_channel(queue_capacity + CONTROL_SLOTS);
@@ -95,6 +107,7 @@ impl Predictor {
                 model_path: Mutex::new(config.model_path),
                 reload_lock: tokio::sync::Mutex::new(()),
                 thread: Mutex::new(thread),
+                remote,
             }),
         }
     }
@@ -128,8 +141,18 @@ impl Predictor {
     /// Predicts one engine's RUL: validates, answers from cache when possible, else queues for the model thread.
     /// Validation and preprocessing (O(window × features), microseconds) run on the calling task.
     pub async fn predict(&self, req: PredictRequest) -> Result<Prediction, PredictError> {
+        let result = self.predict_local(req).await;
+        record(&result);
+        result
+    }
+
+    /// [`Predictor::predict`] without counting the outcome (the routed paths count it once, with its final source).
+    pub(crate) async fn predict_local(
+        &self,
+        req: PredictRequest,
+    ) -> Result<Prediction, PredictError> {
         let start = Instant::now();
-        let result = match self.serving() {
+        match self.serving() {
             Err(e) => Err(e),
             Ok(snap) => match self.stage(&snap, &req, start) {
                 Staged::Done(r) => r,
@@ -138,9 +161,7 @@ impl Predictor {
                     self.finish(reply, digest, &req, start).await
                 }
             },
-        };
-        record(&result);
-        result
+        }
     }
 
     /// Predicts many engines; each item gets its own result (one bad item never fails the others). Items are queued
@@ -149,14 +170,21 @@ impl Predictor {
         &self,
         reqs: Vec<PredictRequest>,
     ) -> Vec<Result<Prediction, PredictError>> {
-        let start = Instant::now();
-        let n = reqs.len();
-        let results = match self.serving() {
-            Err(e) => vec![Err(e); n],
-            Ok(snap) => self.predict_staged(snap, reqs, start).await,
-        };
+        let results = self.predict_many_local(reqs).await;
         results.iter().for_each(record);
         results
+    }
+
+    /// [`Predictor::predict_many`] without counting the outcomes.
+    pub(crate) async fn predict_many_local(
+        &self,
+        reqs: Vec<PredictRequest>,
+    ) -> Vec<Result<Prediction, PredictError>> {
+        let start = Instant::now();
+        match self.serving() {
+            Err(e) => vec![Err(e); reqs.len()],
+            Ok(snap) => self.predict_staged(snap, reqs, start).await,
+        }
     }
 
     async fn predict_staged(

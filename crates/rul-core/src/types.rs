@@ -47,10 +47,36 @@ pub struct PredictRequest {
 
 /// Where a prediction was computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Source {
     /// The in-process model thread.
     Local,
+    /// A remote SageMaker endpoint (the request asked for it and it answered).
+    Sagemaker,
+    /// The request asked for SageMaker, which failed, was cut off by the circuit breaker or is not configured;
+    /// the in-process model answered instead (`Prediction::fallback_reason` says why).
+    LocalFallback,
+}
+
+impl Source {
+    /// The wire name ("local", "sagemaker", "local_fallback"), also the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Sagemaker => "sagemaker",
+            Source::LocalFallback => "local_fallback",
+        }
+    }
+}
+
+/// Which backend a request asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Route {
+    /// The in-process model (the default).
+    #[default]
+    Local,
+    /// The configured remote (SageMaker) endpoint, falling back to the in-process model when it fails.
+    Remote,
 }
 
 /// Where the time of one prediction went, in microseconds.
@@ -91,6 +117,8 @@ pub struct Prediction {
     pub unknown_condition: bool,
     /// Which backend computed it.
     pub source: Source,
+    /// Why the remote endpoint was not used, when `source` is `LocalFallback` (a [`crate::FallbackReason`] name).
+    pub fallback_reason: Option<&'static str>,
     /// Whether this answer came from the cache (otherwise identical to a fresh one).
     pub cached: bool,
     /// Where the time went.

@@ -299,6 +299,7 @@ fn process(model: Option<&Loaded>, jobs: Vec<Job>) {
                 padded_cycles: job.prepared.padded_cycles,
                 unknown_condition: job.prepared.unknown_condition,
                 source: Source::Local,
+                fallback_reason: None,
                 cached: false,
                 timing: Timing {
                     queue_us: micros(started.saturating_duration_since(job.enqueued)),

@@ -7,6 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use rul_core::PredictorConfig;
 
+mod sagemaker;
+
+pub use sagemaker::{
+    CONTAINER_MODEL_DIR, CONTAINER_PORT, Explicit, INVOCATIONS_MAX_BYTES, SageMakerArgs,
+};
+
 /// Problems with the configuration; each message names the setting and what is expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -30,11 +36,21 @@ pub struct ServerConfig {
     /// gRPC port (PredictionService, grpc.health.v1, reflection).
     #[arg(long, env = "GRPC_PORT", default_value_t = 50051)]
     pub grpc_port: u16,
-    /// REST port (/predict, /health, /ready, /metrics, ...).
-    #[arg(long, env = "HTTP_PORT", default_value_t = 8000)]
+    /// REST port (/predict, /health, /ready, /metrics, ...); 8080 by default with --sagemaker.
+    #[arg(
+        long,
+        visible_alias = "port",
+        env = "HTTP_PORT",
+        default_value_t = 8000
+    )]
     pub http_port: u16,
-    /// Directory of the model artifact to serve.
-    #[arg(long, env = "MODEL_PATH", default_value = "models/fd001")]
+    /// Directory of the model artifact to serve; /opt/ml/model by default with --sagemaker.
+    #[arg(
+        long,
+        visible_alias = "model",
+        env = "MODEL_PATH",
+        default_value = "models/fd001"
+    )]
     pub model_path: PathBuf,
     /// Expected window length; startup fails if the loaded artifact disagrees.
     #[arg(long, env = "SEQUENCE_LENGTH")]
@@ -45,12 +61,9 @@ pub struct ServerConfig {
     /// Expected RUL ceiling (label cap) of the artifact; startup fails if it disagrees.
     #[arg(long, env = "RUL_CEILING")]
     pub rul_ceiling: Option<f64>,
-    /// SageMaker endpoint for remote inference (reserved; not used by this build).
-    #[arg(long, env = "SAGEMAKER_ENDPOINT")]
-    pub sagemaker_endpoint: Option<String>,
-    /// AWS region of the SageMaker endpoint.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub aws_region: String,
+    /// SageMaker: container mode and the remote endpoint client.
+    #[command(flatten)]
+    pub sagemaker: SageMakerArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. "info" or "rul_server=debug,info").
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -106,8 +119,7 @@ impl Default for ServerConfig {
             sequence_length: None,
             n_features: None,
             rul_ceiling: None,
-            sagemaker_endpoint: None,
-            aws_region: "us-east-1".into(),
+            sagemaker: SageMakerArgs::default(),
             log_level: "info".into(),
             log_format: None,
             admin_token: None,
@@ -211,6 +223,7 @@ impl ServerConfig {
                 "LOG_FORMAT must be \"json\" or \"text\", got {format:?}"
             ));
         }
+        problems.extend(self.sagemaker.problems(self.request_timeout_ms));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -228,10 +241,15 @@ impl ServerConfig {
 
     /// The SageMaker endpoint, treating an empty value as unset.
     pub fn sagemaker_endpoint(&self) -> Option<&str> {
-        self.sagemaker_endpoint
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        self.sagemaker.endpoint()
+    }
+
+    /// In SageMaker container mode, the model directory and REST port become /opt/ml/model and 8080 unless
+    /// `explicit` says the user set them; outside container mode nothing changes.
+    pub fn apply_container_defaults(&mut self, explicit: Explicit) {
+        if self.sagemaker.container {
+            sagemaker::container_defaults(explicit, &mut self.model_path, &mut self.http_port);
+        }
     }
 
     /// Trimmed, non-empty CORS origins.
@@ -295,8 +313,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sequence_length", &self.sequence_length)
             .field("n_features", &self.n_features)
             .field("rul_ceiling", &self.rul_ceiling)
-            .field("sagemaker_endpoint", &self.sagemaker_endpoint)
-            .field("aws_region", &self.aws_region)
+            .field("sagemaker", &self.sagemaker)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("admin_token", &self.admin_token().map(|_| "<redacted>"))
@@ -464,7 +481,10 @@ mod tests {
     fn empty_optional_values_count_as_unset() {
         let config = ServerConfig {
             admin_token: Some("  ".into()),
-            sagemaker_endpoint: Some(String::new()),
+            sagemaker: SageMakerArgs {
+                endpoint: Some(String::new()),
+                ..SageMakerArgs::default()
+            },
             cors_origins: vec![String::new()],
             ..ServerConfig::default()
         };

@@ -1,5 +1,5 @@
-//! Request checks shared by REST and gRPC that the core does not make: engine id shape, settings given together,
-//! remote inference not available. Everything about the readings themselves is validated by the core.
+//! Request checks shared by REST and gRPC that the core does not make: engine id shape, settings given together;
+//! and the route (`use_sagemaker`). Everything about the readings themselves is validated by the core.
 
 use rul_data::{Reading, ValidationError, Violation};
 
@@ -26,7 +26,7 @@ pub struct RawReading {
 }
 
 /// A request as decoded by a transport, before the shared checks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawRequest {
     /// Client's engine identifier.
     pub engine_id: String,
@@ -36,16 +36,20 @@ pub struct RawRequest {
     pub use_sagemaker: bool,
 }
 
+impl RawRequest {
+    /// The backend this request asks for.
+    pub fn route(&self) -> rul_core::Route {
+        if self.use_sagemaker {
+            rul_core::Route::Remote
+        } else {
+            rul_core::Route::Local
+        }
+    }
+}
+
 /// Runs the shared checks and builds the core request; every problem is reported, not just the first.
 pub fn to_core_request(raw: RawRequest) -> Result<rul_core::PredictRequest, ValidationError> {
     let mut violations = engine_id_violations(&raw.engine_id);
-    if raw.use_sagemaker {
-        violations.push(violation(
-            None,
-            Some("use_sagemaker"),
-            "remote (SageMaker) inference is not available on this server; omit the field or set it to false",
-        ));
-    }
     let mut readings = Vec::with_capacity(raw.readings.len());
     for (index, reading) in raw.readings.iter().enumerate() {
         match to_reading(reading) {
@@ -85,7 +89,8 @@ pub fn batch_size_violation(count: usize) -> Option<ValidationError> {
     }
 }
 
-/// Runs the shared checks per item, sends the valid ones to the core in one call, and merges answers in order.
+/// Runs the shared checks per item, sends the valid ones to the core in one call (each on its route), and merges
+/// answers in order.
 pub async fn run_batch(
     predictor: &rul_core::Predictor,
     raws: Vec<RawRequest>,
@@ -95,15 +100,16 @@ pub async fn run_batch(
         Vec::with_capacity(raws.len());
     let mut valid = Vec::new();
     for raw in raws {
+        let route = raw.route();
         match to_core_request(raw) {
             Ok(request) => {
-                valid.push(request);
+                valid.push((request, route));
                 slots.push(None);
             }
             Err(v) => slots.push(Some(Err(PredictError::Validation(v)))),
         }
     }
-    let mut answers = predictor.predict_many(valid).await.into_iter();
+    let mut answers = predictor.predict_many_routed(valid).await.into_iter();
     slots
         .into_iter()
         .map(|slot| {
@@ -208,8 +214,9 @@ mod tests {
             .iter()
             .map(|v| v.field.clone().unwrap_or_default())
             .collect();
-        assert_eq!(fields, ["engine_id", "use_sagemaker", "setting_1"]);
-        assert_eq!(err.violations[2].reading, Some(1));
+        // use_sagemaker is a route, not a violation.
+        assert_eq!(fields, ["engine_id", "setting_1"]);
+        assert_eq!(err.violations[1].reading, Some(1));
     }
 
     #[test]

@@ -88,16 +88,11 @@ pub async fn serve_with_listeners(
     config.validate()?;
     let handle = metrics::install()?;
     tracing::info!(config = ?config, "effective configuration");
-    if let Some(endpoint) = config.sagemaker_endpoint() {
-        tracing::warn!(
-            endpoint,
-            "SAGEMAKER_ENDPOINT is set but remote inference is not available in this build"
-        );
-    }
+    let remote = remote_backend(&config).await;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(http = %local(&http), grpc = %local(&grpc), "listening");
 
-    let predictor = Predictor::start(config.predictor_config());
+    let predictor = Predictor::start_with_remote(config.predictor_config(), remote);
     let router = http::http_router(AppState::new(
         predictor.clone(),
         &config,
@@ -206,6 +201,26 @@ pub async fn serve_with_listeners(
     predictor.shutdown().await;
     tracing::info!("stopped");
     outcome
+}
+
+/// The SageMaker client for `use_sagemaker` requests, when SAGEMAKER_ENDPOINT is set (default credential chain).
+async fn remote_backend(config: &ServerConfig) -> Option<rul_core::Remote> {
+    let settings = config.sagemaker.settings()?;
+    tracing::info!(
+        endpoint = settings.endpoint.as_str(),
+        region = settings.region.as_str(),
+        endpoint_url = settings.endpoint_url.as_deref().unwrap_or("(regional)"),
+        "use_sagemaker requests go to SageMaker, falling back to the local model"
+    );
+    let backend = rul_sagemaker::SageMakerBackend::new(
+        &settings,
+        rul_sagemaker::CredentialSource::DefaultChain,
+    )
+    .await;
+    Some(rul_core::Remote::new(
+        std::sync::Arc::new(backend),
+        config.sagemaker.breaker(),
+    ))
 }
 
 fn load_failure(err: &PredictError) -> String {

@@ -288,9 +288,16 @@ async fn bad_engine_ids_are_invalid_argument() {
             "{body}"
         );
     }
+    // use_sagemaker without an endpoint configured is answered locally, saying so.
     let mut req = request("1", 30);
     req.use_sagemaker = true;
-    expect_code(&mut client, req, Code::InvalidArgument).await;
+    let answer = client
+        .predict_rul(req)
+        .await
+        .expect("fallback")
+        .into_inner();
+    assert_eq!(answer.source, "local_fallback");
+    assert_eq!(answer.fallback_reason, "not_configured");
     assert_still_serves(&mut client).await;
 }
 

@@ -370,7 +370,6 @@ async fn validation_failures_are_422_with_violations() {
         json!({ "engine_id": "", "sensor_data": readings_json(30) }),
         json!({ "engine_id": "x".repeat(10_000), "sensor_data": readings_json(30) }),
         json!({ "engine_id": "1", "sensor_data": readings_json(501) }),
-        json!({ "engine_id": "1", "sensor_data": readings_json(30), "use_sagemaker": true }),
     ];
     for case in cases {
         let (status, _, body) = send(&router, post_json("/predict", &case)).await;

@@ -252,7 +252,7 @@ fn stopped() -> PredictError {
 /// Counts a finished request in the metrics.
 pub(super) fn record(result: &Result<Prediction, PredictError>) {
     match result {
-        Ok(_) => metrics::counter!(m::PREDICTIONS, "source" => "local").increment(1),
+        Ok(p) => metrics::counter!(m::PREDICTIONS, "source" => p.source.as_str()).increment(1),
         Err(e) => metrics::counter!(m::ERRORS, "kind" => e.kind()).increment(1),
     }
 }

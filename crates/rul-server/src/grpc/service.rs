@@ -28,11 +28,12 @@ impl PredictionService for PredictionApi {
         request: Request<pb::RulRequest>,
     ) -> Result<Response<pb::RulResponse>, Status> {
         let raw = convert::raw_request(request.get_ref());
+        let route = raw.route();
         let core_request = input::to_core_request(raw)
             .map_err(|v| convert::status(&rul_core::PredictError::Validation(v)))?;
         let prediction = self
             .predictor
-            .predict(core_request)
+            .predict_routed(core_request, route)
             .await
             .map_err(|e| convert::status(&e))?;
         let mut response = Response::new(convert::response(&prediction));

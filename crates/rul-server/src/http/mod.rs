@@ -7,6 +7,7 @@ pub mod json;
 pub mod openapi;
 pub mod predict;
 pub mod routes;
+pub mod sagemaker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub struct AppState {
     request_timeout: Duration,
     limiter: Arc<Semaphore>,
     cors_origins: Vec<String>,
+    sagemaker_container: bool,
 }
 
 impl AppState {
@@ -64,19 +66,32 @@ impl AppState {
             request_timeout: config.request_timeout(),
             limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
             cors_origins: config.cors_origins(),
+            sagemaker_container: config.sagemaker.container,
         }
     }
 }
 
-/// The complete REST application (all routes and layers), ready for `axum::serve` or `oneshot` in tests.
+/// The complete REST application (all routes and layers), ready for `axum::serve` or `oneshot` in tests. In
+/// SageMaker container mode it also serves `GET /ping` and `POST /invocations` (body limit: SageMaker's 6 MB).
 pub fn http_router(state: AppState) -> Router {
-    let limited = Router::new()
+    let mut limited = Router::new()
         .route("/predict", post(predict::predict))
         .route("/predict/batch", post(predict::predict_batch))
-        .route("/admin/reload", post(admin::reload))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load));
+        .route("/admin/reload", post(admin::reload));
+    if state.sagemaker_container {
+        limited = limited.route(
+            "/invocations",
+            post(sagemaker::invocations)
+                .layer(DefaultBodyLimit::max(crate::config::INVOCATIONS_MAX_BYTES)),
+        );
+    }
+    let limited = limited.route_layer(middleware::from_fn_with_state(state.clone(), shed_load));
 
-    let mut router = Router::new()
+    let mut open = Router::new();
+    if state.sagemaker_container {
+        open = open.route("/ping", get(sagemaker::ping));
+    }
+    let mut router = open
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
         .route("/model", get(routes::model))

@@ -228,7 +228,7 @@ mod tests {
         );
         assert_eq!(predict["sensor_data"]["minItems"], 1);
         assert_eq!(predict["sensor_data"]["maxItems"], rul_data::MAX_READINGS);
-        assert_eq!(predict["use_sagemaker"]["enum"], serde_json::json!([false]));
+        assert_eq!(predict["use_sagemaker"]["type"], "boolean");
         assert_eq!(schema(&json, "PredictBody")["additionalProperties"], false);
         assert_eq!(
             schema(&json, "SensorReadingBody")["additionalProperties"],

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use rul_core::Prediction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
@@ -140,27 +139,15 @@ pub struct PredictBody {
     #[schema(min_items = 1, max_items = 500)]
     #[serde(deserialize_with = "crate::http::json::objects")]
     pub sensor_data: Vec<SensorReadingBody>,
-    /// Reserved for remote (SageMaker) inference, which this server does not offer: only `false` is accepted.
+    /// Ask the configured SageMaker endpoint instead of the in-process model. When it fails, its circuit breaker
+    /// is open or none is configured, the in-process model answers (`source` "local_fallback", `fallback_reason`).
     #[serde(default)]
-    #[schema(schema_with = only_false)]
     pub use_sagemaker: bool,
-}
-
-/// `use_sagemaker` on POST /predict: a boolean that may only be `false` (`true` is refused with 422).
-fn only_false() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Boolean)
-        .enum_values(Some([false]))
-        .default(Some(serde_json::Value::Bool(false)))
-        .description(Some(
-            "Reserved for remote (SageMaker) inference, which this server does not offer: only false is accepted.",
-        ))
-        .build()
 }
 
 /// One request inside POST /predict/batch (schema only; the server parses it as [`PredictBody`]). The structure is
 /// that of PredictBody and a structural error rejects the whole batch (400), but the value rules (engine_id
-/// 1..=128 printable characters, 1..=500 readings, `use_sagemaker` false, the readings themselves) are checked
+/// 1..=128 printable characters, 1..=500 readings, the readings themselves) are checked
 /// per item: a broken item gets `status` 422 in its result while the others are answered.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +156,7 @@ pub struct BatchRequestItem {
     pub engine_id: String,
     /// Readings (JSON objects), oldest first (checked per item: 1..=500).
     pub sensor_data: Vec<SensorReadingBody>,
-    /// Reserved for remote (SageMaker) inference (checked per item: `true` is refused).
+    /// Ask the configured SageMaker endpoint (falls back to the in-process model, see PredictBody).
     #[serde(default)]
     pub use_sagemaker: bool,
 }
@@ -223,8 +210,14 @@ pub struct PredictResponse {
     pub padded_cycles: usize,
     /// Whether the operating settings matched no condition seen in training.
     pub unknown_condition: bool,
-    /// Where the prediction was computed ("local").
+    /// Where the prediction was computed: "local", "sagemaker", or "local_fallback" (use_sagemaker was asked
+    /// but the in-process model answered; see `fallback_reason`).
     pub source: String,
+    /// Why SageMaker was not used, when `source` is "local_fallback": not_configured, circuit_open, timeout,
+    /// connect, throttled, model_error, server_error, client_error, malformed or other; null otherwise.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub fallback_reason: Option<String>,
     /// Whether the answer came from the cache.
     pub cached: bool,
 }
@@ -247,17 +240,10 @@ impl PredictResponse {
             padded: p.padded,
             padded_cycles: p.padded_cycles,
             unknown_condition: p.unknown_condition,
-            source: source_name(p),
+            source: p.source.as_str().to_string(),
+            fallback_reason: p.fallback_reason.map(str::to_string),
             cached: p.cached,
         }
-    }
-}
-
-/// The core's `Source` as its serde name ("local", ...).
-pub fn source_name(p: &Prediction) -> String {
-    match serde_json::to_value(p.source) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{:?}", p.source).to_lowercase(),
     }
 }
 
@@ -305,7 +291,7 @@ pub struct BatchResponse {
         (status = 400, description = "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)", body = ErrorBody),
         (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "Request rejected (details lists the violations): engine_id, number of readings or use_sagemaker out of the schema's bounds, or readings the loaded model refuses (a sensor it needs missing, a value outside the plausible range seen in training, settings not given as a triple)", body = ErrorBody),
+        (status = 422, description = "Request rejected (details lists the violations): engine_id or number of readings out of the schema's bounds, or readings the loaded model refuses (a sensor it needs missing, a value outside the plausible range seen in training, settings not given as a triple)", body = ErrorBody),
         (status = 429, description = "Overloaded; retry later", body = ErrorBody),
         (status = 503, description = "Model not ready", body = ErrorBody),
         (status = 504, description = "Request timed out", body = ErrorBody),
@@ -317,10 +303,12 @@ pub async fn predict(
     ApiJson(body): ApiJson<PredictBody>,
 ) -> Response {
     let engine_id = Some(crate::metrics::log_safe(&body.engine_id));
-    let outcome = match input::to_core_request(body.to_raw()) {
+    let raw = body.to_raw();
+    let route = raw.route();
+    let outcome = match input::to_core_request(raw) {
         Ok(request) => state
             .predictor
-            .predict(request)
+            .predict_routed(request, route)
             .await
             .map_err(ApiError::from),
         Err(v) => Err(ApiError::validation(&v)),

@@ -108,3 +108,4 @@ pub fn broken_predictor() -> Predictor {
         ..PredictorConfig::default()
     })
 }
+pub mod standin;
