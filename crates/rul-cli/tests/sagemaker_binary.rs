@@ -1,106 +1,23 @@
 //! The real `rul` binary as SageMaker runs it: `rul serve --sagemaker` (/ping, /invocations, SIGTERM drain) and
 //! `rul sagemaker package` (an archive SageMaker can unpack into /opt/ml/model and we can load).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    http: SocketAddr,
-}
+use std::process::Command;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{http, readings};
 
 /// `rul serve` as the image runs it (RUL_SAGEMAKER=1), with `--port 0 --model <model>` overriding 8080 and
 /// /opt/ml/model (gRPC on an ephemeral port).
-fn start(model: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rul"))
+fn start(model: &std::path::Path) -> common::Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rul"));
+    command
         .args(["serve", "--port", "0", "--model"])
         .arg(model)
         .env("RUL_SAGEMAKER", "1")
         .env_remove("MODEL_PATH")
-        .env_remove("HTTP_PORT")
-        .env("HOST", "127.0.0.1")
-        .env("GRPC_PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env("SHUTDOWN_GRACE_SECS", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rul serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let http = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .expect("read log line");
-        let v: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        if v["message"] == "listening" {
-            break v["http"]
-                .as_str()
-                .expect("address")
-                .parse::<SocketAddr>()
-                .expect("socket address");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, http }
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn readings() -> Vec<serde_json::Value> {
-    let engine = &rul_data::synthetic::fleet(3, 11)[0];
-    engine.cycles[engine.cycles.len() - 40..]
-        .iter()
-        .map(|c| {
-            let mut o = serde_json::Map::new();
-            for s in rul_data::DEFAULT_SENSORS {
-                let i = rul_data::sensor_index(s).expect("sensor");
-                o.insert(s.into(), c.sensors[i].into());
-            }
-            serde_json::Value::Object(o)
-        })
-        .collect()
+        .env_remove("HTTP_PORT");
+    common::start(command)
 }
 
 #[test]
@@ -111,11 +28,7 @@ fn serve_sagemaker_pings_invokes_and_drains() {
     let mut server = start(&model);
     // --port 0 won over container mode's 8080 (an ephemeral port was bound).
     assert_ne!(server.http.port(), 8080);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http(server.http, "GET", "/ping", "text/plain", "").0 != 200 {
-        assert!(Instant::now() < deadline, "/ping never answered 200");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for_200(server.http, "/ping");
 
     let body = serde_json::json!({"engine_id": "sm", "sensor_data": readings()}).to_string();
     let (status, text) = http(server.http, "POST", "/predict", "application/json", &body);
@@ -138,22 +51,7 @@ fn serve_sagemaker_pings_invokes_and_drains() {
     assert!((a - b).abs() < 1e-9, "/predict {a} vs /invocations {b}");
 
     // SIGTERM: the process drains and exits cleanly (SageMaker allows 30 s).
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not exit within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = common::terminate(&mut server);
     assert!(exit.success(), "exit status {exit:?}");
 }
 

@@ -1,118 +1,27 @@
 //! Starts the real `rul serve` binary with environment configuration on ephemeral ports, checks
 //! REST and gRPC agree, that /metrics moves, and that SIGTERM lets an in-flight request finish.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    http: SocketAddr,
-    grpc: SocketAddr,
-}
+use common::{read_response, readings};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(model: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rul"))
+fn start(model: &std::path::Path) -> common::Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rul"));
+    command
         .arg("serve")
         .env("MODEL_PATH", model)
-        .env("HOST", "127.0.0.1")
-        .env("HTTP_PORT", "0")
-        .env("GRPC_PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "info")
-        .env("SHUTDOWN_GRACE_SECS", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rul serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (http, grpc) = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .expect("read log line");
-        let v: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        if v["message"] == "listening" {
-            let addr = |k: &str| {
-                v[k].as_str()
-                    .expect("address")
-                    .parse::<SocketAddr>()
-                    .expect("socket address")
-            };
-            break (addr("http"), addr("grpc"));
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, http, grpc }
+        .env("HTTP_PORT", "0");
+    common::start(command)
 }
 
-/// A minimal HTTP/1.1 exchange; returns (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    read_response(&mut s)
-}
-
-fn read_response(s: &mut TcpStream) -> (u16, String) {
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn wait_ready(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if http(addr, "GET", "/ready", "").0 == 200 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server never became ready");
-}
-
-/// A history of 40 cycles from the synthetic fleet the test model was trained on.
-fn readings() -> Vec<serde_json::Value> {
-    let engine = &rul_data::synthetic::fleet(3, 11)[0];
-    engine.cycles[engine.cycles.len() - 40..]
-        .iter()
-        .map(|c| {
-            let mut o = serde_json::Map::new();
-            for s in rul_data::DEFAULT_SENSORS {
-                let i = rul_data::sensor_index(s).expect("sensor");
-                o.insert(s.into(), c.sensors[i].into());
-            }
-            serde_json::Value::Object(o)
-        })
-        .collect()
+/// A JSON exchange with the REST server; returns (status, body).
+fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    common::http(addr, method, path, "application/json", body)
 }
 
 #[test]
@@ -121,7 +30,7 @@ fn serve_binary_end_to_end() {
     let model = dir.path().join("model");
     rul_model::write_test_artifact(&model, 5).expect("test artifact");
     let mut server = start(&model);
-    wait_ready(server.http);
+    common::wait_for_200(server.http, "/ready");
 
     // REST and gRPC answer the same for the same engine history.
     let body = serde_json::json!({"engine_id": "e2e-1", "sensor_data": readings()}).to_string();

@@ -64,6 +64,17 @@ fn reseal(dir: &Path) {
     .unwrap();
 }
 
+/// The last window of every synthetic test engine, as `evaluate` builds them.
+fn last_test_windows(artifact: &Artifact, data: &rul_data::SubsetData) -> rul_data::Windows {
+    let labels: Vec<Vec<f64>> = data
+        .test
+        .iter()
+        .zip(&data.test_rul)
+        .map(|(e, &r)| rul_data::test_labels(e, r))
+        .collect();
+    artifact.preprocessor().last_windows(&data.test, &labels)
+}
+
 #[test]
 fn artifact_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
@@ -85,13 +96,7 @@ fn tiny_training_gives_a_loadable_artifact_with_exact_round_trip() {
     // artifact must reproduce them bit for bit.
     let report = summary.test.as_ref().unwrap();
     let data = synthetic_data(7);
-    let labels: Vec<Vec<f64>> = data
-        .test
-        .iter()
-        .zip(&data.test_rul)
-        .map(|(e, &r)| rul_data::test_labels(e, r))
-        .collect();
-    let last = artifact.preprocessor().last_windows(&data.test, &labels);
+    let last = last_test_windows(&artifact, &data);
     let pred = artifact.predict(&last.inputs, last.count).unwrap();
     for (p, e) in pred.iter().zip(&report.predictions) {
         assert_eq!(f64::from(*p).max(0.0).to_bits(), e.pred.to_bits());
@@ -128,13 +133,7 @@ fn an_ensemble_averages_its_members_and_round_trips() {
     // The first member is the single network trained with the same seed: the ensemble's
     // prediction differs from it, and is the mean of it and the second member.
     let single = Artifact::load(trained().0.path()).unwrap();
-    let labels: Vec<Vec<f64>> = data
-        .test
-        .iter()
-        .zip(&data.test_rul)
-        .map(|(e, &r)| rul_data::test_labels(e, r))
-        .collect();
-    let last = artifact.preprocessor().last_windows(&data.test, &labels);
+    let last = last_test_windows(&artifact, &data);
     let both = artifact.predict(&last.inputs, last.count).unwrap();
     let first = single.predict(&last.inputs, last.count).unwrap();
     assert_ne!(both, first);
