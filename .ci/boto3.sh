@@ -7,6 +7,7 @@
 # Without boto3 importable it skips (exit 0), unless $CI is set: then a missing boto3 fails.
 # Exit status: the script's (0 = every check passed); 2 for bad usage or a server that never answered /ping.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 [ "$#" -eq 2 ] || { echo "usage: $0 <path/to/rul> <model-artifact-dir>" >&2; exit 2; }
 [ -x "$1" ] || { echo "boto3: $1 is not an executable rul binary" >&2; exit 2; }
@@ -27,17 +28,12 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/rul-boto3.XXXXXX")"
 server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_gracefully "$server_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+port="$(free_port)"
 base="http://127.0.0.1:$port"
 cd "$work"
 # Container mode as the image runs it (RUL_SAGEMAKER=1), on a free port; no AWS credentials are involved.

@@ -9,6 +9,7 @@
 # Exit status: st's (0 = no failures); 1 if st passed but the server died or can no longer reload MODEL_PATH;
 # 2 for bad usage or a server that never became ready.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 usage() {
   echo "usage: $0 <path/to/rul> <model-artifact-dir> [extra st run arguments...]" >&2
@@ -39,13 +40,7 @@ cleanup() {
     kill -TERM "$st_pid" 2>/dev/null || true
     wait "$st_pid" 2>/dev/null || true
   fi
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    # Graceful drain first; a server that hangs is killed after 10 s.
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_gracefully "$server_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,7 +48,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # A free loopback port (there is a small race until the server binds it; a clash shows up as "never ready").
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+port="$(free_port)"
 token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 base="http://127.0.0.1:$port"
 

@@ -284,35 +284,58 @@ fn process(model: Option<&Loaded>, jobs: Vec<Job>) {
     let cal = model.artifact.calibration();
     for (mut job, raw) in ready.into_iter().zip(outputs) {
         let result = if raw.is_finite() {
-            let rul = f64::from(raw).max(0.0);
-            let (lower, upper) = cal.interval(rul);
-            Ok(Prediction {
-                engine_id: std::mem::take(&mut job.engine_id),
-                rul,
-                lower,
-                upper,
-                level: cal.level(),
-                confidence: cal.confidence(rul),
-                tolerance: cal.tolerance(),
-                model_version: model.snapshot.version.to_string(),
-                padded: job.prepared.padded_cycles > 0,
-                padded_cycles: job.prepared.padded_cycles,
-                unknown_condition: job.prepared.unknown_condition,
-                source: Source::Local,
-                fallback_reason: None,
-                cached: false,
-                timing: Timing {
-                    queue_us: micros(started.saturating_duration_since(job.enqueued)),
-                    model_us,
-                    total_us: 0,
-                },
-            })
+            let timing = Timing {
+                queue_us: micros(started.saturating_duration_since(job.enqueued)),
+                model_us,
+                total_us: 0,
+            };
+            Ok(calibrated_prediction(
+                cal,
+                std::mem::take(&mut job.engine_id),
+                &job.prepared,
+                f64::from(raw),
+                model.snapshot.version.to_string(),
+                Source::Local,
+                timing,
+            ))
         } else {
             Err(PredictError::Internal(
                 "model produced a non-finite prediction".into(),
             ))
         };
         job.answer(result);
+    }
+}
+
+/// A model output (local or remote) as a prediction: clamped at 0, with the calibration's interval
+/// and confidence, so both sources are dressed identically.
+pub(crate) fn calibrated_prediction(
+    cal: &rul_model::Calibration,
+    engine_id: String,
+    prepared: &Prepared,
+    raw: f64,
+    model_version: String,
+    source: Source,
+    timing: Timing,
+) -> Prediction {
+    let rul = raw.max(0.0);
+    let (lower, upper) = cal.interval(rul);
+    Prediction {
+        engine_id,
+        rul,
+        lower,
+        upper,
+        level: cal.level(),
+        confidence: cal.confidence(rul),
+        tolerance: cal.tolerance(),
+        model_version,
+        padded: prepared.padded_cycles > 0,
+        padded_cycles: prepared.padded_cycles,
+        unknown_condition: prepared.unknown_condition,
+        source,
+        fallback_reason: None,
+        cached: false,
+        timing,
     }
 }
 

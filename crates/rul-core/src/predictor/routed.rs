@@ -14,7 +14,7 @@ use crate::metrics_names as m;
 use crate::model::Snapshot;
 use crate::remote::{FallbackReason, Remote, RemoteAnswer, RemoteError, RemoteRequest};
 use crate::types::{PredictRequest, Prediction, Route, Source, Timing};
-use crate::worker::micros;
+use crate::worker::{calibrated_prediction, micros};
 
 type Answer = Result<Prediction, PredictError>;
 
@@ -206,14 +206,19 @@ impl Predictor {
                     .into_iter()
                     .zip(answer.ruls)
                     .map(|((req, prepared), raw)| {
-                        Ok(remote_prediction(
-                            snap,
+                        let timing = Timing {
+                            queue_us: 0,
+                            model_us: micros(took),
+                            total_us: micros(start.elapsed()),
+                        };
+                        Ok(calibrated_prediction(
+                            &snap.calibration,
                             req.engine_id,
                             &prepared,
                             raw,
-                            &version,
-                            micros(took),
-                            start,
+                            version.clone(),
+                            Source::Sagemaker,
+                            timing,
                         ))
                     })
                     .collect()
@@ -274,40 +279,4 @@ fn checked(answer: RemoteAnswer, expected: usize) -> Result<RemoteAnswer, Remote
         return Err(RemoteError::Malformed("a prediction is not finite".into()));
     }
     Ok(answer)
-}
-
-/// A remote RUL dressed as a full prediction: clamped, with the local calibration's interval and confidence.
-fn remote_prediction(
-    snap: &Snapshot,
-    engine_id: String,
-    prepared: &Prepared,
-    raw: f64,
-    version: &str,
-    model_us: u64,
-    start: Instant,
-) -> Prediction {
-    let cal = &snap.calibration;
-    let rul = raw.max(0.0);
-    let (lower, upper) = cal.interval(rul);
-    Prediction {
-        engine_id,
-        rul,
-        lower,
-        upper,
-        level: cal.level(),
-        confidence: cal.confidence(rul),
-        tolerance: cal.tolerance(),
-        model_version: version.to_string(),
-        padded: prepared.padded_cycles > 0,
-        padded_cycles: prepared.padded_cycles,
-        unknown_condition: prepared.unknown_condition,
-        source: Source::Sagemaker,
-        fallback_reason: None,
-        cached: false,
-        timing: Timing {
-            queue_us: 0,
-            model_us,
-            total_us: micros(start.elapsed()),
-        },
-    }
 }
