@@ -88,12 +88,24 @@ echo "schemathesis: rul serve ready on $base (model $model_dir)"
 #   refusing an implausible value is intended behaviour, documented as the 422 response.
 # - POST /admin/reload: 422 when model_path (schema: an absolute path) holds no loadable artifact; the previous
 #   model keeps serving. An empty body or {} reloads MODEL_PATH, which must succeed (200).
+# - POST /engines/{engine_id}/readings: 422 for readings the loaded model refuses, as for POST /predict (the fleet
+#   store is a SQLite file in the scratch directory). Both it and PUT /engines/{engine_id} answer 422 for an engine
+#   id the rule refuses (only whitespace, control characters, over 128 characters): the path parameter has no
+#   schema pattern for it.
 # The bearer token reaches st through its environment (the config's ${...} placeholder), not its command line.
 cat >"$work/schemathesis.toml" <<'TOML'
 headers = { Authorization = "Bearer ${RUL_SCHEMATHESIS_TOKEN}" }
 
 [[operations]]
 include-name = "POST /predict"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
+[[operations]]
+include-name = "POST /engines/{engine_id}/readings"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
+[[operations]]
+include-name = "PUT /engines/{engine_id}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 
 [[operations]]

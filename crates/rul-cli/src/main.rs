@@ -5,8 +5,10 @@ mod data;
 mod evaluate;
 mod fetch;
 mod predict;
+mod replay;
 mod sagemaker;
 mod serve;
+mod track;
 mod train;
 mod tune;
 
@@ -41,6 +43,10 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Measure latency and throughput of a running service over gRPC and REST.
     Bench(bench::BenchArgs),
+    /// Stream a C-MAPSS split into a running service one cycle at a time (per-engine state, tracked RUL).
+    Replay(replay::ReplayArgs),
+    /// Tune the RUL tracker on validation engines and compare raw vs tracked RUL on the test engines.
+    Track(track::TrackArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sagemaker(cmd) => sagemaker::run(cmd),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Track(args) => track::run(args),
     }
 }

@@ -14,7 +14,9 @@ use crate::error::PredictError;
 use crate::metrics_names as m;
 use crate::model::{Snapshot, load_and_warm};
 use crate::remote::Remote;
-use crate::types::{ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Stats};
+use crate::types::{
+    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, ServingModel, Stats,
+};
 use crate::worker::{self, Msg, Shared, WorkerConfig};
 
 mod normalised;
@@ -154,7 +156,7 @@ impl Predictor {
         let start = Instant::now();
         match self.serving() {
             Err(e) => Err(e),
-            Ok(snap) => match self.stage(&snap, &req, start) {
+            Ok(snap) => match self.stage(&snap, &req, start, true) {
                 Staged::Done(r) => r,
                 Staged::Queued(job, reply, digest) => {
                     self.enqueue(vec![job]);
@@ -183,8 +185,34 @@ impl Predictor {
         let start = Instant::now();
         match self.serving() {
             Err(e) => vec![Err(e); reqs.len()],
-            Ok(snap) => self.predict_staged(snap, reqs, start).await,
+            Ok(snap) => self.predict_staged(snap, reqs, start, true).await,
         }
+    }
+
+    /// [`Predictor::predict_many`] past the cache, for callers whose histories never repeat (the fleet's
+    /// per-reading streams): they neither pay for hashing nor evict entries other clients reuse.
+    pub async fn predict_many_uncached(
+        &self,
+        reqs: Vec<PredictRequest>,
+    ) -> Vec<Result<Prediction, PredictError>> {
+        let start = Instant::now();
+        let results = match self.serving() {
+            Err(e) => vec![Err(e); reqs.len()],
+            Ok(snap) => self.predict_staged(snap, reqs, start, false).await,
+        };
+        results.iter().for_each(record);
+        results
+    }
+
+    /// What a consumer of predictions needs to know about the serving model (version, calibration, label
+    /// ceiling, window), or None while none is serving.
+    pub fn serving_model(&self) -> Option<ServingModel> {
+        self.inner.shared.snapshot().map(|s| ServingModel {
+            version: s.version.clone(),
+            calibration: s.calibration.clone(),
+            ceiling: s.preprocessor.config().ceiling,
+            window: s.preprocessor.window(),
+        })
     }
 
     async fn predict_staged(
@@ -192,13 +220,14 @@ impl Predictor {
         snap: Arc<Snapshot>,
         reqs: Vec<PredictRequest>,
         start: Instant,
+        use_cache: bool,
     ) -> Vec<Result<Prediction, PredictError>> {
         let n = reqs.len();
         let (reqs, staged) = if n > PREPARE_INLINE_MAX {
             let this = self.clone();
             let task = tokio::task::spawn_blocking(move || {
                 let staged: Vec<Staged> =
-                    reqs.iter().map(|r| this.stage(&snap, r, start)).collect();
+                    reqs.iter().map(|r| this.stage(&snap, r, start, use_cache)).collect();
                 (reqs, staged)
             });
             match task.await {
@@ -209,7 +238,10 @@ impl Predictor {
                 }
             }
         } else {
-            let staged = reqs.iter().map(|r| self.stage(&snap, r, start)).collect();
+            let staged = reqs
+                .iter()
+                .map(|r| self.stage(&snap, r, start, use_cache))
+                .collect();
             (reqs, staged)
         };
         let mut jobs = Vec::new();

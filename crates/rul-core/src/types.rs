@@ -177,3 +177,16 @@ pub enum Readiness {
     /// No model is serving; the reason is for logs (may contain paths).
     Failed(String),
 }
+
+/// The serving model as seen by consumers that post-process its answers (e.g. the fleet's RUL tracker).
+#[derive(Clone, Debug)]
+pub struct ServingModel {
+    /// Content-hash version.
+    pub version: std::sync::Arc<str>,
+    /// Conformal calibration of the model's estimates.
+    pub calibration: rul_model::Calibration,
+    /// Label ceiling the model was trained with (its estimates saturate there).
+    pub ceiling: f64,
+    /// Window length in cycles.
+    pub window: usize,
+}

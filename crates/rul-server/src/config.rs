@@ -7,7 +7,10 @@ use std::time::Duration;
 use clap::Args;
 use rul_core::PredictorConfig;
 
+mod fleet;
 mod sagemaker;
+
+pub use fleet::{FleetArgs, redacted_url};
 
 pub use sagemaker::{
     CONTAINER_MODEL_DIR, CONTAINER_PORT, Explicit, INVOCATIONS_MAX_BYTES, SageMakerArgs,
@@ -64,6 +67,9 @@ pub struct ServerConfig {
     /// SageMaker: container mode and the remote endpoint client.
     #[command(flatten)]
     pub sagemaker: SageMakerArgs,
+    /// Fleet state: history store and retention.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. "info" or "rul_server=debug,info").
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -120,6 +126,7 @@ impl Default for ServerConfig {
             n_features: None,
             rul_ceiling: None,
             sagemaker: SageMakerArgs::default(),
+            fleet: FleetArgs::default(),
             log_level: "info".into(),
             log_format: None,
             admin_token: None,
@@ -160,6 +167,7 @@ impl ServerConfig {
                 self.grpc_port
             ));
         }
+        problems.extend(self.fleet.problems());
         if self.model_path.as_os_str().is_empty() {
             problems.push("MODEL_PATH must not be empty".to_string());
         }
@@ -314,6 +322,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("n_features", &self.n_features)
             .field("rul_ceiling", &self.rul_ceiling)
             .field("sagemaker", &self.sagemaker)
+            .field("fleet", &self.fleet)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("admin_token", &self.admin_token().map(|_| "<redacted>"))

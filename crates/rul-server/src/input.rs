@@ -143,7 +143,8 @@ fn engine_id_violations(id: &str) -> Vec<Violation> {
         .collect()
 }
 
-fn to_reading(raw: &RawReading) -> Result<Reading, Violation> {
+/// The core's reading from a transport's: present sensors by name, settings all three or none.
+pub fn to_reading(raw: &RawReading) -> Result<Reading, Violation> {
     let sensors = SENSOR_FIELDS
         .iter()
         .zip(raw.sensors.iter())

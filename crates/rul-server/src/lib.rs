@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use client::{ClientError, PredictOutput, predict_grpc, predict_http, read_readings_file};
-pub use config::{ConfigError, ServerConfig, load_dotenv};
+pub use config::{ConfigError, FleetArgs, ServerConfig, load_dotenv};
 pub use grpc::{grpc_routes, grpc_service};
 pub use http::{AppState, http_router};
 
@@ -52,6 +52,12 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error(transparent)]
     Grpc(#[from] grpc::GrpcError),
+    /// The fleet's history store could not be opened.
+    #[error("history store {url}: {source}")]
+    Store {
+        url: String,
+        source: rul_fleet::FleetError,
+    },
 }
 
 /// Runs the service until SIGTERM/SIGINT: validates the config, installs metrics, binds HOST:HTTP_PORT and
@@ -93,12 +99,14 @@ pub async fn serve_with_listeners(
     tracing::info!(http = %local(&http), grpc = %local(&grpc), "listening");
 
     let predictor = Predictor::start_with_remote(config.predictor_config(), remote);
-    let router = http::http_router(AppState::new(
-        predictor.clone(),
-        &config,
-        Some(handle.clone()),
-    ));
-    let (routes, reporter) = grpc::grpc_routes(predictor.clone(), &config).await?;
+    let fleet = open_fleet(&config, &predictor).await?;
+    let retention = fleet
+        .as_ref()
+        .map(|f| rul_fleet::spawn_retention(f.store().clone(), config.fleet.history_days));
+    let router = http::http_router(
+        AppState::new(predictor.clone(), &config, Some(handle.clone())).with_fleet(fleet.clone()),
+    );
+    let (routes, reporter) = grpc::grpc_routes(predictor.clone(), fleet, &config).await?;
 
     let (trigger, stop) = shutdown::channel();
     let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
@@ -198,9 +206,32 @@ pub async fn serve_with_listeners(
     }
     upkeep.abort();
     reload_on_hangup.abort();
+    if let Some(task) = retention {
+        task.abort();
+    }
     predictor.shutdown().await;
     tracing::info!("stopped");
     outcome
+}
+
+/// The fleet over DATABASE_URL (state rebuilt from the store), or None in SageMaker container mode.
+async fn open_fleet(
+    config: &ServerConfig,
+    predictor: &Predictor,
+) -> Result<Option<rul_fleet::Fleet>, ServeError> {
+    if config.sagemaker.container {
+        return Ok(None);
+    }
+    let url = &config.fleet.database_url;
+    let failed = |source| ServeError::Store {
+        url: config::redacted_url(url),
+        source,
+    };
+    let store = rul_fleet::Store::connect(url).await.map_err(failed)?;
+    let fleet = rul_fleet::Fleet::open(predictor.clone(), store, rul_fleet::FleetConfig::default())
+        .await
+        .map_err(failed)?;
+    Ok(Some(fleet))
 }
 
 /// The SageMaker client for `use_sagemaker` requests, when SAGEMAKER_ENDPOINT is set (default credential chain).

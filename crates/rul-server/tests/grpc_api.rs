@@ -30,7 +30,7 @@ struct Server {
 impl Server {
     async fn start(config: ServerConfig) -> Server {
         let predictor = Predictor::start(config.predictor_config());
-        let (routes, reporter) = grpc_routes(predictor.clone(), &config)
+        let (routes, reporter) = grpc_routes(predictor.clone(), None, &config)
             .await
             .expect("routes");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

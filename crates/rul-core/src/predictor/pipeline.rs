@@ -54,18 +54,20 @@ impl Predictor {
         }
     }
 
-    /// Caller-side work for one request: engine id check, cache lookup, validation + preprocessing.
+    /// Caller-side work for one request: engine id check, cache lookup (when `use_cache`), validation +
+    /// preprocessing.
     pub(super) fn stage(
         &self,
         snap: &Arc<Snapshot>,
         req: &PredictRequest,
         start: Instant,
+        use_cache: bool,
     ) -> Staged {
         if let Err(e) = check_engine_id(&req.engine_id) {
             return Staged::Done(Err(e));
         }
         let cache = &self.inner.cache;
-        let digest = (cache.enabled() && (1..=MAX_READINGS).contains(&req.readings.len()))
+        let digest = (use_cache && cache.enabled() && (1..=MAX_READINGS).contains(&req.readings.len()))
             .then(|| digest_readings(&req.readings));
         if let Some(d) = &digest
             && let Some(mut hit) = cache.get(&cache_key(&req.engine_id, &snap.version, d))
@@ -181,7 +183,7 @@ impl Predictor {
                     prediction.timing.total_us = micros(start.elapsed());
                     return Ok(prediction);
                 }
-                Outcome::Stale => match self.stage(&self.serving()?, req, start) {
+                Outcome::Stale => match self.stage(&self.serving()?, req, start, digest.is_some()) {
                     Staged::Done(result) => return result,
                     Staged::Queued(job, rx, d) => {
                         (reply, digest) = (rx, d);
@@ -310,7 +312,7 @@ mod tests {
         let v_b = p.reload(Some(b)).await.unwrap().version;
         assert_ne!(*snap_a.version, *v_b);
         let start = Instant::now();
-        let Staged::Queued(job, reply, digest) = p.stage(&snap_a, &req, start) else {
+        let Staged::Queued(job, reply, digest) = p.stage(&snap_a, &req, start, true) else {
             panic!("expected a queued job");
         };
         p.enqueue(vec![job]);

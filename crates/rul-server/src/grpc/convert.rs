@@ -17,7 +17,7 @@ pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
     }
 }
 
-fn raw_reading(r: &pb::SensorReading) -> RawReading {
+pub(crate) fn raw_reading(r: &pb::SensorReading) -> RawReading {
     RawReading {
         sensors: [
             r.s1, r.s2, r.s3, r.s4, r.s5, r.s6, r.s7, r.s8, r.s9, r.s10, r.s11, r.s12, r.s13,
@@ -128,6 +128,50 @@ fn validation_body(v: &ValidationError) -> ErrorBody {
         error: v.to_string(),
         kind: "validation".into(),
         details: serde_json::to_value(&v.violations).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// gRPC code and error body of a fleet error.
+fn classify_fleet(err: &rul_fleet::FleetError) -> (Code, ErrorBody) {
+    use rul_fleet::FleetError;
+    let body = |kind: &str, details| ErrorBody {
+        error: err.public_message(),
+        kind: kind.to_string(),
+        details,
+    };
+    match err {
+        FleetError::Predict(e) => classify(e),
+        FleetError::Conflict { reading, .. } => (
+            Code::FailedPrecondition,
+            body("conflict", serde_json::json!({ "reading": reading })),
+        ),
+        FleetError::NotFound => (Code::NotFound, body("not_found", serde_json::Value::Null)),
+        FleetError::Store(detail) => {
+            tracing::error!(detail = detail.as_str(), "store error");
+            (Code::Unavailable, body("store", serde_json::Value::Null))
+        }
+    }
+}
+
+/// The status for a fleet error (same JSON message shape as [`status`]).
+pub fn fleet_status(err: &rul_fleet::FleetError) -> Status {
+    let (code, body) = classify_fleet(err);
+    status_with_body(code, &body)
+}
+
+/// Per-message error of a reading stream.
+pub fn fleet_item_error(err: &rul_fleet::FleetError) -> pb::Error {
+    match err {
+        rul_fleet::FleetError::Predict(e) => item_error(e),
+        other => {
+            let (code, body) = classify_fleet(other);
+            pb::Error {
+                code: code as i32,
+                message: body.error,
+                r#type: body.kind,
+                violations: Vec::new(),
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! enforces deadlines, the concurrency limit and the message-size status for PredictionService calls.
 
 pub mod convert;
+mod fleet;
 pub mod service;
 
 use std::convert::Infallible;
@@ -55,12 +56,13 @@ pub enum GrpcError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The PredictionService with the configured message-size limits.
+/// The PredictionService with the configured message-size limits (fleet RPCs answer UNAVAILABLE without a fleet).
 pub fn grpc_service(
     predictor: Predictor,
+    fleet: Option<rul_fleet::Fleet>,
     config: &ServerConfig,
 ) -> PredictionServiceServer<PredictionApi> {
-    PredictionServiceServer::new(PredictionApi::new(predictor))
+    PredictionServiceServer::new(PredictionApi::new(predictor).with_fleet(fleet))
         .max_decoding_message_size(config.grpc_max_message_bytes)
         .max_encoding_message_size(config.grpc_max_message_bytes)
 }
@@ -68,6 +70,7 @@ pub fn grpc_service(
 /// PredictionService + grpc.health.v1 (NOT_SERVING until [`set_serving`]) + reflection v1, and the health handle.
 pub async fn grpc_routes(
     predictor: Predictor,
+    fleet: Option<rul_fleet::Fleet>,
     config: &ServerConfig,
 ) -> Result<(Routes, HealthReporter), GrpcError> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -77,7 +80,7 @@ pub async fn grpc_routes(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| GrpcError::Reflection(e.to_string()))?;
-    let routes = Routes::new(grpc_service(predictor, config))
+    let routes = Routes::new(grpc_service(predictor, fleet, config))
         .add_service(health)
         .add_service(reflection);
     Ok((routes, reporter))
@@ -163,6 +166,10 @@ pub struct GrpcGuard<S> {
     server_timeout: Duration,
 }
 
+/// Long-lived streaming calls: not cut by REQUEST_TIMEOUT_MS and not counted against the call limit (each of
+/// their messages is bounded on its own).
+const STREAMING_METHODS: [&str; 1] = ["/StreamReadings"];
+
 /// Our deadline fires this much before tonic's own grpc-timeout timer so clients see DEADLINE_EXCEEDED, not CANCELLED.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(2);
 
@@ -185,11 +192,8 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if !request
-            .uri()
-            .path()
-            .starts_with(&format!("/{SERVICE_NAME}/"))
-        {
+        let path = request.uri().path();
+        if !path.starts_with(&format!("/{SERVICE_NAME}/")) || STREAMING_METHODS.iter().any(|m| path.ends_with(m)) {
             return Box::pin(inner.call(request));
         }
         let Ok(permit) = self.limiter.clone().try_acquire_owned() else {

@@ -11,18 +11,51 @@ use crate::metrics::RequestLog;
 /// The gRPC service implementation; cheap to clone.
 #[derive(Clone)]
 pub struct PredictionApi {
-    predictor: Predictor,
+    pub(super) predictor: Predictor,
+    pub(super) fleet: Option<rul_fleet::Fleet>,
 }
 
 impl PredictionApi {
-    /// A service answering from `predictor`.
+    /// A service answering from `predictor` (no fleet: the fleet RPCs answer UNAVAILABLE).
     pub fn new(predictor: Predictor) -> Self {
-        Self { predictor }
+        Self {
+            predictor,
+            fleet: None,
+        }
+    }
+
+    /// The same service with per-engine state for StreamReadings, ListEngines and GetEngine.
+    pub fn with_fleet(mut self, fleet: Option<rul_fleet::Fleet>) -> Self {
+        self.fleet = fleet;
+        self
     }
 }
 
 #[tonic::async_trait]
 impl PredictionService for PredictionApi {
+    type StreamReadingsStream = super::fleet::AckStream;
+
+    async fn stream_readings(
+        &self,
+        request: Request<tonic::Streaming<pb::ReadingMessage>>,
+    ) -> Result<Response<Self::StreamReadingsStream>, Status> {
+        self.stream(request.into_inner())
+    }
+
+    async fn list_engines(
+        &self,
+        request: Request<pb::ListEnginesRequest>,
+    ) -> Result<Response<pb::ListEnginesResponse>, Status> {
+        self.list(request.get_ref()).map(Response::new)
+    }
+
+    async fn get_engine(
+        &self,
+        request: Request<pb::GetEngineRequest>,
+    ) -> Result<Response<pb::Engine>, Status> {
+        self.get(&request.get_ref().engine_id).map(Response::new)
+    }
+
     async fn predict_rul(
         &self,
         request: Request<pb::RulRequest>,

@@ -71,26 +71,7 @@ pub async fn reload(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let unauthorized = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or invalid bearer token",
-        )
-    };
-    let Some(presented) = bearer_token(&headers) else {
-        return Err(unauthorized());
-    };
-    let Some(expected) = state.admin_token.as_deref() else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "admin API disabled: no ADMIN_TOKEN configured",
-        ));
-    };
-    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        return Err(unauthorized());
-    }
+    authorize(&state, &headers)?;
     let body = parse_body(&headers, body?)?;
     let path = checked_model_path(body.model_path)?;
     tracing::info!(path = ?path, "model reload requested");
@@ -106,6 +87,32 @@ pub async fn reload(
     let mut response = Json(answer).into_response();
     response.extensions_mut().insert(log);
     Ok(response)
+}
+
+/// Checks the request's bearer token against ADMIN_TOKEN: 401 without a valid one, 403 when no token is
+/// configured (the admin API is then disabled).
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )
+    };
+    let Some(presented) = bearer_token(headers) else {
+        return Err(unauthorized());
+    };
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "admin API disabled: no ADMIN_TOKEN configured",
+        ));
+    };
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return Err(unauthorized());
+    }
+    Ok(())
 }
 
 /// The bearer credentials of the request, if it presents any.

@@ -21,7 +21,7 @@ pub struct ErrorBody {
     pub error: String,
     /// Machine-readable class: invalid_json, invalid_request, payload_too_large, unsupported_media_type,
     /// validation, overloaded, not_ready, remote, timeout, unauthorized, forbidden, not_found,
-    /// method_not_allowed, reload_failed, internal.
+    /// method_not_allowed, reload_failed, conflict, store, internal.
     #[serde(rename = "type")]
     pub kind: String,
     /// Extra structure: for `validation` an array of violations; otherwise an object (e.g. `{reason}`) or null.
@@ -162,6 +162,30 @@ impl From<PredictError> for ApiError {
                 )
             }
             PredictError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+impl From<rul_fleet::FleetError> for ApiError {
+    fn from(err: rul_fleet::FleetError) -> Self {
+        use rul_fleet::FleetError;
+        match err {
+            FleetError::Predict(e) => ApiError::from(e),
+            FleetError::Conflict { reading, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+                    .with_details(serde_json::json!({ "reading": reading }))
+            }
+            FleetError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "engine not found")
+            }
+            FleetError::Store(detail) => {
+                tracing::error!(detail = detail.as_str(), "store error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store",
+                    "the history store is unavailable",
+                )
+            }
         }
     }
 }

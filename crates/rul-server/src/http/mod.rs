@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod errors;
+pub mod fleet;
 pub mod json;
 pub mod openapi;
 pub mod predict;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// Prometheus handle for GET /metrics (None = no recorder installed).
     pub metrics: Option<PrometheusHandle>,
+    /// Per-engine state and history (None = fleet routes answer 503, e.g. in SageMaker container mode).
+    pub fleet: Option<rul_fleet::Fleet>,
     body_limit: usize,
     request_timeout: Duration,
     limiter: Arc<Semaphore>,
@@ -62,6 +65,7 @@ impl AppState {
             service_name: Arc::from(config.service_name.as_str()),
             admin_token: config.admin_token().map(Arc::from),
             metrics,
+            fleet: None,
             body_limit: config.body_limit_bytes,
             request_timeout: config.request_timeout(),
             limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
@@ -71,13 +75,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The same state serving `fleet` on the /engines routes.
+    pub fn with_fleet(mut self, fleet: Option<rul_fleet::Fleet>) -> Self {
+        self.fleet = fleet;
+        self
+    }
+}
+
 /// The complete REST application (all routes and layers), ready for `axum::serve` or `oneshot` in tests. In
 /// SageMaker container mode it also serves `GET /ping` and `POST /invocations` (body limit: SageMaker's 6 MB).
 pub fn http_router(state: AppState) -> Router {
     let mut limited = Router::new()
         .route("/predict", post(predict::predict))
         .route("/predict/batch", post(predict::predict_batch))
-        .route("/admin/reload", post(admin::reload));
+        .route("/admin/reload", post(admin::reload))
+        .route("/engines/{engine_id}/readings", post(fleet::ingest).get(fleet::readings));
     if state.sagemaker_container {
         limited = limited.route(
             "/invocations",
@@ -97,6 +110,12 @@ pub fn http_router(state: AppState) -> Router {
         .route("/model", get(routes::model))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi_json))
+        .route("/engines", get(fleet::list))
+        .route(
+            "/engines/{engine_id}",
+            get(fleet::engine).put(fleet::register).delete(fleet::delete),
+        )
+        .route("/engines/{engine_id}/predictions", get(fleet::predictions))
         .merge(limited)
         .fallback(errors::fallback_not_found)
         .method_not_allowed_fallback(errors::fallback_method_not_allowed)
@@ -150,7 +169,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
             .expose_headers([REQUEST_ID])
             .allow_credentials(false)

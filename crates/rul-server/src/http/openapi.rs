@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, errors, predict, routes};
+use super::{admin, errors, fleet, predict, routes};
 
 /// The REST API description.
 #[derive(OpenApi)]
@@ -24,6 +24,13 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         routes::model,
         admin::reload,
         routes::metrics,
+        fleet::ingest,
+        fleet::register,
+        fleet::list,
+        fleet::engine,
+        fleet::predictions,
+        fleet::readings,
+        fleet::delete,
     ),
     components(schemas(
         errors::ErrorBody,
@@ -41,11 +48,24 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         routes::ModelCard,
         admin::ReloadBody,
         admin::ReloadResponse,
+        fleet::CycleReadingBody,
+        fleet::ReadingsBody,
+        fleet::EngineMetaBody,
+        fleet::TrackedBody,
+        fleet::GapBody,
+        fleet::IngestBody,
+        fleet::EngineBody,
+        fleet::EnginesBody,
+        fleet::TrajectoryBody,
+        fleet::StoredReadingBody,
+        fleet::ReadingsHistoryBody,
+        fleet::SortParam,
     )),
     modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
     tags(
         (name = "prediction", description = "RUL predictions"),
         (name = "operations", description = "Health, readiness, model card, metrics, admin"),
+        (name = "fleet", description = "Engines reporting one cycle at a time: ingestion, tracked RUL, history"),
     )
 )]
 pub struct ApiDoc;
@@ -81,7 +101,12 @@ impl Modify for OptionalReloadBody {
 }
 
 /// Routes behind the load-shedding layer (`route_layer(shed_load)` in [`super::http_router`]): they may answer 429.
-pub const SHED_ROUTES: [&str; 3] = ["/predict", "/predict/batch", "/admin/reload"];
+pub const SHED_ROUTES: [&str; 4] = [
+    "/predict",
+    "/predict/batch",
+    "/admin/reload",
+    "/engines/{engine_id}/readings",
+];
 
 /// Adds what the router's layers can answer on top of each handler's own statuses: 500 (caught panic) and 504
 /// (REQUEST_TIMEOUT_MS) everywhere, 413 (BODY_LIMIT_BYTES) where there is a body, 429 on [`SHED_ROUTES`].

@@ -79,7 +79,7 @@ pub fn missing_artifact() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("rul-server-no-such-artifact")
 }
 
-/// Server config for tests: loopback, ephemeral ports, the given model.
+/// Server config for tests: loopback, ephemeral ports, the given model, a fresh SQLite fleet store.
 pub fn config(model: &Path) -> ServerConfig {
     ServerConfig {
         host: "127.0.0.1".into(),
@@ -87,8 +87,26 @@ pub fn config(model: &Path) -> ServerConfig {
         grpc_port: 0,
         model_path: model.to_path_buf(),
         shutdown_grace_secs: 5,
+        fleet: rul_server::FleetArgs {
+            database_url: fresh_sqlite_url(),
+            ..Default::default()
+        },
         ..ServerConfig::default()
     }
+}
+
+/// A SQLite URL no other test uses (under the target's tmp dir).
+pub fn fresh_sqlite_url() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rul-server-fleet-db");
+    std::fs::create_dir_all(&dir).expect("db dir");
+    let file = dir.join(format!("{}-{n}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    format!("sqlite://{}", file.display())
 }
 
 /// A predictor on `config`'s model, already warm.

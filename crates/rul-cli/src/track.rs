@@ -1,0 +1,86 @@
+//! `rul track`: choose the RUL tracker's parameters on a model's validation engines and measure raw vs tracked
+//! answers on the official test engines replayed from their first cycle.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use rul_fleet::tracking_eval::{score, trajectories, tune};
+use rul_fleet::{Tracker, TrackerConfig};
+use rul_model::Artifact;
+
+#[derive(Args)]
+pub struct TrackArgs {
+    /// Model artifact directory.
+    #[arg(long, default_value = "models/fd001")]
+    model: PathBuf,
+    /// C-MAPSS directory (default $CMAPSS_DIR, else data/cmapss).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Score the service's default tracker parameters instead of tuning new ones.
+    #[arg(long)]
+    defaults: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: TrackArgs) -> anyhow::Result<()> {
+    let artifact = Artifact::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let spec = artifact.spec().clone();
+    let dir = rul_data::resolve_data_dir(args.data_dir.as_deref());
+    let data = rul_data::load_subset(&dir, spec.subset)
+        .with_context(|| format!("reading {} from {}", spec.subset, dir.display()))?;
+    let split = rul_model::pipeline::prepare(&spec.training, &data.train)?;
+    let ceiling = artifact.preprocessor().config().ceiling;
+    let calibration = artifact.calibration().clone();
+    let horizon = calibration.truth_horizon.unwrap_or(ceiling);
+    let level = calibration.level();
+    let make = |c: TrackerConfig| Tracker::new(c, calibration.clone(), ceiling);
+
+    let zeros = vec![0.0; split.val_engines.len()];
+    let validation = trajectories(&artifact, &split.val_engines, &zeros)?;
+    let test = trajectories(&artifact, &data.test, &data.test_rul)?;
+    let (config, val_report) = if args.defaults {
+        let c = TrackerConfig::default();
+        (c, score(&make(c), &validation, ceiling, horizon))
+    } else {
+        tune(make, &validation, ceiling, horizon, level)
+    };
+    let test_report = score(&make(config), &test, ceiling, horizon);
+    let out = serde_json::json!({
+        "model": artifact.version(),
+        "subset": spec.subset.to_string(),
+        "tracker": config,
+        "validation_engines": val_report,
+        "test_engines": test_report,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{} ({}), tracker {:?}", artifact.version(), spec.subset, config);
+    for (name, r) in [("validation", &val_report), ("test", &test_report)] {
+        println!(
+            "{name:>10}: {} engines | last cycle RMSE raw {:.2} -> tracked {:.2} (capped {:.2} -> {:.2}), \
+             PHM08 {:.0} -> {:.0} | consistency {:.1}% -> {:.1}% | all-cycle RMSE {:.2} -> {:.2} | \
+             coverage {:.1}% (width {:.1}) -> {:.1}% (width {:.1})",
+            r.engines,
+            r.last_raw.rmse,
+            r.last_tracked.rmse,
+            r.last_raw_capped.rmse,
+            r.last_tracked_capped.rmse,
+            r.last_raw.score,
+            r.last_tracked.score,
+            100.0 * r.consistency_raw,
+            100.0 * r.consistency_tracked,
+            r.all_rmse_raw,
+            r.all_rmse_tracked,
+            100.0 * r.coverage_raw,
+            r.width_raw,
+            100.0 * r.coverage_tracked,
+            r.width_tracked,
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,464 @@
+//! The [`Fleet`] handle: per-engine ingestion (ordering, duplicates, conflicts, gaps), tracked predictions,
+//! persistence before acknowledgement, and the fleet's read side.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rul_core::{PredictError, PredictRequest, Prediction, Predictor, check_engine_id};
+use rul_data::Reading;
+
+use crate::error::FleetError;
+use crate::state::{EngineSlot, EngineState};
+use crate::store::{Store, WriteBatch};
+use crate::tracker::{Tracker, TrackerConfig};
+use crate::types::{
+    CycleReading, EngineMeta, EnginePage, EngineView, Gap, IngestReport, ListQuery,
+    MAX_READINGS_PER_MESSAGE, SortKey, TrackedPrediction, now_ms, rfc3339_ms,
+};
+
+/// Readings kept in memory per engine at least (the plan's window); more when the model's window is longer.
+const MIN_KEEP: usize = 50;
+
+/// Settings of the fleet.
+#[derive(Clone, Debug, Default)]
+pub struct FleetConfig {
+    /// RUL tracking filter.
+    pub tracker: TrackerConfig,
+}
+
+/// Cheap-to-clone handle over the fleet's state, the store and the prediction core.
+#[derive(Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    predictor: Predictor,
+    store: Store,
+    config: FleetConfig,
+    engines: RwLock<HashMap<String, Arc<EngineSlot>>>,
+    tracker: RwLock<Option<(Arc<str>, Arc<Tracker>)>>,
+}
+
+/// A message's readings sorted into what is new and what was already stored.
+struct Classified {
+    new: Vec<(usize, CycleReading)>,
+    duplicates: usize,
+}
+
+impl Fleet {
+    /// Opens the fleet over `store`, rebuilding every engine's state from it (start-up after any stop,
+    /// `kill -9` included).
+    pub async fn open(
+        predictor: Predictor,
+        store: Store,
+        config: FleetConfig,
+    ) -> Result<Fleet, FleetError> {
+        config.tracker.validate().map_err(FleetError::Store)?;
+        let keep = keep_for(predictor.serving_model().map_or(0, |m| m.window));
+        let stored = store.load_all(keep).await?;
+        let engines = stored
+            .into_iter()
+            .map(|(id, e)| {
+                let missing = missing_cycles(e.first_cycle, e.recent.last().map(|r| r.cycle), e.count);
+                let state = EngineState {
+                    meta: e.meta,
+                    created_ms: e.created_ms,
+                    persisted: true,
+                    first_cycle: e.first_cycle,
+                    count: e.count,
+                    missing,
+                    recent: e.recent.into(),
+                    latest: e.latest,
+                };
+                (id, Arc::new(EngineSlot::new(state)))
+            })
+            .collect::<HashMap<_, _>>();
+        tracing::info!(engines = engines.len(), backend = store.backend(), "fleet state rebuilt from the store");
+        metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
+        Ok(Fleet {
+            inner: Arc::new(Inner {
+                predictor,
+                store,
+                config,
+                engines: RwLock::new(engines),
+                tracker: RwLock::new(None),
+            }),
+        })
+    }
+
+    /// The store (for history queries and retention).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Ingests one or more readings of one engine, each with its cycle number. Returns once the new readings
+    /// and their predictions are committed. All-or-nothing: a conflicting or invalid reading rejects the
+    /// message and stores nothing. Messages for the same engine are applied in call order.
+    pub fn ingest(
+        &self,
+        engine_id: String,
+        readings: Vec<(u64, Reading)>,
+    ) -> impl Future<Output = Result<IngestReport, FleetError>> + Send + 'static {
+        let checked = check_message(&engine_id, &readings);
+        let slot = checked.is_ok().then(|| self.slot(&engine_id));
+        let turn = slot.as_ref().map(|s| s.queue());
+        let this = self.clone();
+        async move {
+            let converted = checked?;
+            let (Some(slot), Some(turn)) = (slot, turn) else {
+                return Err(FleetError::Store("engine slot missing".into()));
+            };
+            let _turn = turn.await;
+            let result = this.ingest_turn(&engine_id, &slot, converted).await;
+            metrics::counter!("rul_fleet_ingest_messages_total", "outcome" => match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            })
+            .increment(1);
+            result
+        }
+    }
+
+    async fn ingest_turn(
+        &self,
+        engine_id: &str,
+        slot: &EngineSlot,
+        readings: Vec<CycleReading>,
+    ) -> Result<IngestReport, FleetError> {
+        let state = slot.state().clone();
+        let classified = self.classify(engine_id, &state, readings).await?;
+        let mut report = IngestReport {
+            engine_id: engine_id.to_string(),
+            accepted: classified.new.len(),
+            duplicates: classified.duplicates,
+            gaps: Vec::new(),
+            padded: false,
+            unknown_condition: false,
+            prediction: state.latest.clone(),
+        };
+        if classified.new.is_empty() {
+            return Ok(report);
+        }
+        let (model, tracker) = self.tracker()?;
+        let keep = keep_for(model.window);
+        let mut recent = state.recent.clone();
+        let mut requests = Vec::with_capacity(classified.new.len());
+        let mut last = state.last_cycle();
+        for (_, r) in &classified.new {
+            if let Some(prev) = last
+                && r.cycle > prev + 1
+            {
+                report.gaps.push(Gap {
+                    after_cycle: prev,
+                    missing: r.cycle - prev - 1,
+                });
+            }
+            last = Some(r.cycle);
+            recent.push_back(*r);
+            while recent.len() > keep {
+                recent.pop_front();
+            }
+            let skip = recent.len().saturating_sub(model.window.max(1));
+            requests.push(PredictRequest {
+                engine_id: engine_id.to_string(),
+                readings: recent.iter().skip(skip).map(CycleReading::to_reading).collect(),
+            });
+        }
+        let answers = self.inner.predictor.predict_many_uncached(requests).await;
+        let now = now_ms();
+        let mut batch = WriteBatch::default();
+        let mut track = state.latest.as_ref().map(|p| p.track);
+        let mut predictions = Vec::with_capacity(answers.len());
+        for ((index, reading), answer) in classified.new.iter().zip(answers) {
+            let p = answer.map_err(|e| at_reading(e, *index))?;
+            let t = tracker.update(track, reading.cycle, p.rul);
+            track = Some(t.state);
+            report.padded = p.padded;
+            report.unknown_condition = p.unknown_condition;
+            predictions.push(tracked(engine_id, reading.cycle, &p, &t, now, model.calibration.level()));
+            batch.readings.push((engine_id.to_string(), *reading, now));
+        }
+        if !state.persisted {
+            batch.new_engines.push((engine_id.to_string(), state.meta.clone(), state.created_ms));
+        }
+        batch.predictions = predictions.iter().cloned().map(|p| (p, now)).collect();
+        self.inner.store.commit(batch).await?;
+
+        let added_missing: u64 = report.gaps.iter().map(|g| g.missing).sum();
+        let latest = predictions.pop();
+        let mut s = slot.state();
+        s.persisted = true;
+        s.first_cycle = s.first_cycle.or(classified.new.first().map(|(_, r)| r.cycle));
+        s.count += classified.new.len() as u64;
+        s.missing += added_missing;
+        s.recent = recent;
+        s.latest.clone_from(&latest);
+        report.prediction = latest;
+        metrics::counter!("rul_fleet_readings_total").increment(report.accepted as u64);
+        Ok(report)
+    }
+
+    /// Splits a message into new readings and redeliveries; a reading that contradicts the history is a
+    /// conflict and rejects the whole message.
+    async fn classify(
+        &self,
+        engine_id: &str,
+        state: &EngineState,
+        readings: Vec<CycleReading>,
+    ) -> Result<Classified, FleetError> {
+        let mut new: Vec<(usize, CycleReading)> = Vec::new();
+        let mut duplicates = 0;
+        let mut last = state.last_cycle();
+        for (index, r) in readings.into_iter().enumerate() {
+            if last.is_none_or(|l| r.cycle > l) {
+                last = Some(r.cycle);
+                new.push((index, r));
+                continue;
+            }
+            let known = match new.iter().rev().find(|(_, n)| n.cycle == r.cycle) {
+                Some((_, n)) => Some(*n),
+                None => match state.recent.iter().find(|s| s.cycle == r.cycle) {
+                    Some(s) => Some(*s),
+                    None if state.first_cycle.is_some_and(|f| r.cycle >= f) => {
+                        self.inner.store.reading_at(engine_id, r.cycle).await?
+                    }
+                    None => None,
+                },
+            };
+            match known {
+                Some(k) if k == r => duplicates += 1,
+                Some(_) => {
+                    return Err(FleetError::Conflict {
+                        reading: index,
+                        message: format!(
+                            "reading {index}: cycle {} already has a different reading",
+                            r.cycle
+                        ),
+                    });
+                }
+                None => {
+                    return Err(FleetError::Conflict {
+                        reading: index,
+                        message: format!(
+                            "reading {index}: cycle {} is before the last accepted cycle {}",
+                            r.cycle,
+                            last.unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Classified { new, duplicates })
+    }
+
+    /// Registers an engine or replaces its metadata (`PUT /engines/{id}`); returns its view.
+    pub async fn register(&self, engine_id: &str, meta: EngineMeta) -> Result<EngineView, FleetError> {
+        check_engine_id(engine_id)?;
+        meta.validate()?;
+        let slot = self.slot(engine_id);
+        let _turn = slot.queue().await;
+        let now = now_ms();
+        let created = slot.state().created_ms;
+        self.inner
+            .store
+            .commit(WriteBatch {
+                meta_updates: vec![(engine_id.to_string(), meta.clone(), now)],
+                ..Default::default()
+            })
+            .await?;
+        let mut s = slot.state();
+        s.meta = meta;
+        s.persisted = true;
+        s.created_ms = created;
+        Ok(s.view(engine_id))
+    }
+
+    /// Removes an engine and its whole history.
+    pub async fn delete(&self, engine_id: &str) -> Result<(), FleetError> {
+        let Some(slot) = self.existing(engine_id) else {
+            return Err(FleetError::NotFound);
+        };
+        let _turn = slot.queue().await;
+        self.inner
+            .store
+            .commit(WriteBatch {
+                deletes: vec![engine_id.to_string()],
+                ..Default::default()
+            })
+            .await?;
+        let mut engines = self.inner.engines.write().unwrap_or_else(|p| p.into_inner());
+        engines.remove(engine_id);
+        metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
+        Ok(())
+    }
+
+    /// One engine's view.
+    pub fn engine(&self, engine_id: &str) -> Result<EngineView, FleetError> {
+        let slot = self.existing(engine_id).ok_or(FleetError::NotFound)?;
+        let view = slot.state().view(engine_id);
+        Ok(view)
+    }
+
+    /// Engines matching `query`, ordered and paged.
+    pub fn list(&self, query: &ListQuery) -> EnginePage {
+        let slots: Vec<(String, Arc<EngineSlot>)> = {
+            let engines = self.inner.engines.read().unwrap_or_else(|p| p.into_inner());
+            engines.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let mut views: Vec<EngineView> = slots
+            .iter()
+            .map(|(id, slot)| slot.state().view(id))
+            .filter(|v| query.tag.as_ref().is_none_or(|t| v.meta.tags.contains(t)))
+            .collect();
+        let key = |v: &EngineView| match query.sort {
+            SortKey::LowerBound => v.latest.as_ref().map_or(f64::INFINITY, |p| p.lower),
+            SortKey::Rul => v.latest.as_ref().map_or(f64::INFINITY, |p| p.rul),
+            SortKey::EngineId => 0.0,
+        };
+        views.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| a.engine_id.cmp(&b.engine_id)));
+        let total = views.len();
+        let engines = views.into_iter().skip(query.offset).take(query.limit).collect();
+        EnginePage { total, engines }
+    }
+
+    /// Number of engines known.
+    pub fn len(&self) -> usize {
+        self.inner.engines.read().map_or(0, |e| e.len())
+    }
+
+    /// Whether no engine is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the engine exists (for history queries, which read the store).
+    pub fn contains(&self, engine_id: &str) -> bool {
+        self.existing(engine_id).is_some()
+    }
+
+    fn existing(&self, engine_id: &str) -> Option<Arc<EngineSlot>> {
+        let engines = self.inner.engines.read().unwrap_or_else(|p| p.into_inner());
+        engines.get(engine_id).cloned()
+    }
+
+    /// The engine's slot, created (in memory; persisted with its first write) on first sight.
+    fn slot(&self, engine_id: &str) -> Arc<EngineSlot> {
+        if let Some(slot) = self.existing(engine_id) {
+            return slot;
+        }
+        let mut engines = self.inner.engines.write().unwrap_or_else(|p| p.into_inner());
+        let slot = engines
+            .entry(engine_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(EngineSlot::new(EngineState {
+                    created_ms: now_ms(),
+                    ..Default::default()
+                }))
+            })
+            .clone();
+        metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
+        slot
+    }
+
+    /// The tracker for the serving model (rebuilt when a reload changes the version).
+    fn tracker(&self) -> Result<(rul_core::ServingModel, Arc<Tracker>), FleetError> {
+        let model = self
+            .inner
+            .predictor
+            .serving_model()
+            .ok_or_else(|| PredictError::NotReady("no model loaded".into()))?;
+        if let Ok(guard) = self.inner.tracker.read()
+            && let Some((version, tracker)) = guard.as_ref()
+            && *version == model.version
+        {
+            return Ok((model, tracker.clone()));
+        }
+        let tracker = Arc::new(Tracker::new(
+            self.inner.config.tracker,
+            model.calibration.clone(),
+            model.ceiling,
+        ));
+        if let Ok(mut guard) = self.inner.tracker.write() {
+            *guard = Some((model.version.clone(), tracker.clone()));
+        }
+        Ok((model, tracker))
+    }
+}
+
+/// Readings kept in memory for a model window.
+fn keep_for(window: usize) -> usize {
+    window.max(MIN_KEEP)
+}
+
+/// Cycles missing between the first and last stored readings.
+fn missing_cycles(first: Option<u64>, last: Option<u64>, count: u64) -> u64 {
+    match (first, last) {
+        (Some(f), Some(l)) if l >= f => (l - f + 1).saturating_sub(count),
+        _ => 0,
+    }
+}
+
+/// Checks a message before it takes a turn: engine id, reading count, cycle numbers, values.
+fn check_message(engine_id: &str, readings: &[(u64, Reading)]) -> Result<Vec<CycleReading>, FleetError> {
+    check_engine_id(engine_id)?;
+    if readings.is_empty() || readings.len() > MAX_READINGS_PER_MESSAGE {
+        return Err(FleetError::invalid(
+            None,
+            "readings",
+            format!(
+                "expected 1 to {MAX_READINGS_PER_MESSAGE} readings, got {}",
+                readings.len()
+            ),
+        ));
+    }
+    readings
+        .iter()
+        .enumerate()
+        .map(|(i, (cycle, r))| {
+            if *cycle == 0 || *cycle > i64::MAX as u64 {
+                return Err(FleetError::invalid(Some(i), "cycle", "must be a positive integer"));
+            }
+            CycleReading::from_reading(*cycle, r, i)
+        })
+        .collect()
+}
+
+/// Re-points a prediction error's reading indices at the message's reading `index`.
+fn at_reading(err: PredictError, index: usize) -> FleetError {
+    match err {
+        PredictError::Validation(mut v) => {
+            for violation in &mut v.violations {
+                violation.reading = Some(index);
+            }
+            FleetError::Predict(PredictError::Validation(v))
+        }
+        other => FleetError::Predict(other),
+    }
+}
+
+/// The stored/answered record of one cycle.
+fn tracked(
+    engine_id: &str,
+    cycle: u64,
+    p: &Prediction,
+    t: &crate::tracker::Tracked,
+    now: i64,
+    level: f64,
+) -> TrackedPrediction {
+    TrackedPrediction {
+        engine_id: engine_id.to_string(),
+        cycle,
+        rul: t.rul,
+        lower: t.lower,
+        upper: t.upper,
+        level,
+        rul_model: p.rul,
+        model_lower: p.lower,
+        model_upper: p.upper,
+        confidence: p.confidence,
+        model_version: p.model_version.clone(),
+        at: rfc3339_ms(now),
+        track: t.state,
+    }
+}

@@ -1,0 +1,276 @@
+//! The fleet against a real prediction core and a real store: SQLite always, PostgreSQL when
+//! `RUL_TEST_POSTGRES_URL` is set (CI sets it; with `CI=true` and no URL the PostgreSQL runs fail).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rul_core::{PredictRequest, Predictor, PredictorConfig, neutral_reading};
+use rul_data::{Preprocessor, Reading};
+use rul_fleet::{EngineMeta, Fleet, FleetConfig, FleetError, ListQuery, Store};
+use sqlx::Executor;
+use tempfile::TempDir;
+
+struct Fixture {
+    _root: TempDir,
+    model: PathBuf,
+    pre: Preprocessor,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap();
+        let model = root.path().join("model");
+        std::fs::create_dir_all(&model).unwrap();
+        rul_model::write_test_artifact(&model, 7).unwrap();
+        let pre = rul_model::Artifact::load(&model).unwrap().preprocessor().clone();
+        Fixture {
+            _root: root,
+            model,
+            pre,
+        }
+    })
+}
+
+async fn predictor() -> Predictor {
+    let p = Predictor::start(PredictorConfig {
+        model_path: fixture().model.clone(),
+        max_wait: Duration::ZERO,
+        cache_capacity: 0,
+        ..Default::default()
+    });
+    p.wait_ready().await.unwrap();
+    p
+}
+
+/// A plausible reading that drifts with the cycle, so consecutive windows differ.
+fn reading(cycle: u64) -> Reading {
+    let mut r = neutral_reading(&fixture().pre);
+    let bounds = fixture().pre.sensor_bounds();
+    for ((_, v), b) in r.sensors.iter_mut().zip(bounds) {
+        *v = b.min + (b.max - b.min) * (0.3 + 0.4 * ((cycle % 50) as f64 / 50.0));
+    }
+    r
+}
+
+/// Where a test's store lives; `url` opens it (again, for restart tests).
+struct Db {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fleet.db").display());
+    Db {
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh schema in the PostgreSQL test database, or None when no server is configured (outside CI).
+async fn postgres(name: &str) -> Option<Db> {
+    let Ok(base) = std::env::var("RUL_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set RUL_TEST_POSTGRES_URL so the store tests also run on PostgreSQL"
+        );
+        eprintln!("skipping PostgreSQL run of {name}: RUL_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let schema = format!("fleet_{name}_{}", std::process::id());
+    let pool = sqlx::AnyPool::connect(&base).await.unwrap();
+    pool.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str())
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(Db {
+        url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        _dir: None,
+    })
+}
+
+async fn open(db: &Db) -> Fleet {
+    let store = Store::connect(&db.url).await.unwrap();
+    Fleet::open(predictor().await, store, FleetConfig::default())
+        .await
+        .unwrap()
+}
+
+/// Runs `$body(db)` on SQLite and, when configured, PostgreSQL.
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $body(sqlite().await).await;
+            if let Some(db) = postgres(stringify!($name)).await {
+                $body(db).await;
+            }
+        }
+    };
+}
+
+async fn ingest_one(fleet: &Fleet, id: &str, cycle: u64) -> Result<rul_fleet::IngestReport, FleetError> {
+    fleet.ingest(id.to_string(), vec![(cycle, reading(cycle))]).await
+}
+
+on_both!(stream_equals_predict_on_the_full_history, stream_equals_predict);
+async fn stream_equals_predict(db: Db) {
+    let fleet = open(&db).await;
+    let p = predictor().await;
+    let mut history = Vec::new();
+    for cycle in 1..=40 {
+        let report = ingest_one(&fleet, "e-1", cycle).await.unwrap();
+        history.push(reading(cycle));
+        let expected = p
+            .predict(PredictRequest {
+                engine_id: "e-1".into(),
+                readings: history.clone(),
+            })
+            .await
+            .unwrap();
+        let got = report.prediction.unwrap();
+        assert_eq!(got.cycle, cycle);
+        assert!((got.rul_model - expected.rul).abs() < 1e-9, "cycle {cycle}");
+        assert!(got.lower <= got.rul && got.rul <= got.upper);
+    }
+    let view = fleet.engine("e-1").unwrap();
+    assert_eq!((view.first_cycle, view.last_cycle, view.readings), (Some(1), Some(40), 40));
+}
+
+on_both!(duplicates_conflicts_and_gaps, duplicates_conflicts_gaps);
+async fn duplicates_conflicts_gaps(db: Db) {
+    let fleet = open(&db).await;
+    ingest_one(&fleet, "e", 1).await.unwrap();
+    ingest_one(&fleet, "e", 2).await.unwrap();
+    // Redelivery: acknowledged, ignored, the latest prediction unchanged.
+    let dup = ingest_one(&fleet, "e", 2).await.unwrap();
+    assert_eq!((dup.accepted, dup.duplicates), (0, 1));
+    assert_eq!(dup.prediction.unwrap().cycle, 2);
+    // Same cycle, other values: conflict.
+    let mut other = reading(2);
+    other.sensors[0].1 += 0.5;
+    let err = fleet.ingest("e".into(), vec![(2, other)]).await.unwrap_err();
+    assert_eq!(err.kind(), "conflict");
+    // Going backwards to a cycle never seen: conflict.
+    // A jump from cycle 2 to 10 is accepted and reported as 7 missing cycles.
+    let gap = ingest_one(&fleet, "e", 10).await.unwrap();
+    assert_eq!((gap.gaps.len(), gap.gaps[0].after_cycle, gap.gaps[0].missing), (1, 2, 7));
+    let err = ingest_one(&fleet, "e", 5).await.unwrap_err();
+    assert!(err.public_message().contains("before the last accepted cycle"), "{err}");
+    let view = fleet.engine("e").unwrap();
+    assert_eq!((view.readings, view.missing_cycles, view.last_cycle), (3, 7, Some(10)));
+}
+
+on_both!(bad_messages_store_nothing, bad_messages);
+async fn bad_messages(db: Db) {
+    let fleet = open(&db).await;
+    let mut nan = reading(2);
+    nan.sensors[3].1 = f64::NAN;
+    let err = fleet
+        .ingest("e".into(), vec![(1, reading(1)), (2, nan)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "validation");
+    assert!(fleet.engine("e").map(|v| v.readings).unwrap_or(0) == 0);
+    let too_many: Vec<_> = (1..=1001).map(|c| (c, reading(c))).collect();
+    assert_eq!(fleet.ingest("e".into(), too_many).await.unwrap_err().kind(), "validation");
+    assert_eq!(fleet.ingest("e".into(), vec![]).await.unwrap_err().kind(), "validation");
+    assert_eq!(ingest_one(&fleet, "", 1).await.unwrap_err().kind(), "validation");
+    assert_eq!(ingest_one(&fleet, "e", 0).await.unwrap_err().kind(), "validation");
+    // A reading the model rejects (implausible value) fails the message and names the reading index.
+    let mut wild = reading(3);
+    wild.sensors[0].1 = 1e9;
+    let err = fleet
+        .ingest("e".into(), vec![(3, reading(3)), (4, wild)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reading 1") || format!("{err:?}").contains("reading: Some(1)"), "{err:?}");
+    assert!(matches!(fleet.engine("nobody"), Err(FleetError::NotFound)));
+}
+
+on_both!(restart_resumes_exactly, restart_resumes);
+async fn restart_resumes(db: Db) {
+    let uninterrupted = {
+        let scratch = sqlite().await;
+        let fleet = open(&scratch).await;
+        let mut last = None;
+        for c in 1..=35 {
+            last = ingest_one(&fleet, "e", c).await.unwrap().prediction;
+        }
+        last.unwrap()
+    };
+    {
+        let fleet = open(&db).await;
+        fleet.register("e", EngineMeta { tags: vec!["wing-left".into()], ..Default::default() })
+            .await
+            .unwrap();
+        for c in 1..=34 {
+            ingest_one(&fleet, "e", c).await.unwrap();
+        }
+    }
+    let fleet = open(&db).await;
+    let view = fleet.engine("e").unwrap();
+    assert_eq!((view.readings, view.last_cycle), (34, Some(34)));
+    assert_eq!(view.meta.tags, vec!["wing-left".to_string()]);
+    let next = ingest_one(&fleet, "e", 35).await.unwrap().prediction.unwrap();
+    assert_eq!(next.rul_model.to_bits(), uninterrupted.rul_model.to_bits());
+    assert_eq!(next.rul.to_bits(), uninterrupted.rul.to_bits());
+    assert_eq!(next.lower.to_bits(), uninterrupted.lower.to_bits());
+    // Redelivery of a cycle older than the in-memory window is recognised through the store.
+    assert_eq!(ingest_one(&fleet, "e", 1).await.unwrap().duplicates, 1);
+    let trajectory = fleet.store().predictions("e", 10, 20, 100).await.unwrap();
+    assert_eq!(trajectory.iter().map(|p| p.cycle).collect::<Vec<_>>(), (10..=20).collect::<Vec<_>>());
+    let readings = fleet.store().readings("e", 1, 3, 100).await.unwrap();
+    assert_eq!(readings.len(), 3);
+}
+
+on_both!(list_sorts_filters_pages_and_delete, list_and_delete);
+async fn list_and_delete(db: Db) {
+    let fleet = open(&db).await;
+    for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+        let tags = if i % 2 == 0 { vec!["even".to_string()] } else { vec![] };
+        fleet.register(id, EngineMeta { tags, ..Default::default() }).await.unwrap();
+        for c in 1..=(5 + 10 * i as u64) {
+            ingest_one(&fleet, id, c).await.unwrap();
+        }
+    }
+    let page = fleet.list(&ListQuery::default());
+    assert_eq!(page.total, 4);
+    let lowers: Vec<f64> = page.engines.iter().map(|e| e.latest.as_ref().unwrap().lower).collect();
+    assert!(lowers.windows(2).all(|w| w[0] <= w[1]), "{lowers:?}");
+    let even = fleet.list(&ListQuery { tag: Some("even".into()), ..Default::default() });
+    assert_eq!(even.total, 2);
+    let paged = fleet.list(&ListQuery { offset: 1, limit: 2, ..Default::default() });
+    assert_eq!(paged.engines.len(), 2);
+    assert_eq!(paged.engines[0].engine_id, page.engines[1].engine_id);
+    fleet.delete("a").await.unwrap();
+    assert!(matches!(fleet.delete("a").await, Err(FleetError::NotFound)));
+    assert_eq!(fleet.list(&ListQuery::default()).total, 3);
+    drop(fleet);
+    let reopened = open(&db).await;
+    assert_eq!(reopened.len(), 3);
+    assert!(reopened.store().readings("a", 0, u64::MAX, 10).await.unwrap().is_empty());
+}
+
+on_both!(concurrent_engines_keep_their_order, concurrent_engines);
+async fn concurrent_engines(db: Db) {
+    let fleet = open(&db).await;
+    // Queue every message first (turns are taken at call time), then run them all at once.
+    let mut pending = Vec::new();
+    for c in 1..=20u64 {
+        for e in 0..8 {
+            pending.push(fleet.ingest(format!("e{e}"), vec![(c, reading(c))]));
+        }
+    }
+    let handles: Vec<_> = pending.into_iter().rev().map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    for e in 0..8 {
+        let v = fleet.engine(&format!("e{e}")).unwrap();
+        assert_eq!((v.readings, v.missing_cycles, v.last_cycle), (20, 0, Some(20)));
+    }
+}
