@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use rul_core::{PredictError, PredictRequest, Prediction, Predictor, check_engine_id};
 use rul_data::Reading;
+use tokio::sync::broadcast;
 
 use crate::error::FleetError;
 use crate::state::{EngineSlot, EngineState};
@@ -38,7 +39,20 @@ struct Inner {
     config: FleetConfig,
     engines: RwLock<HashMap<String, Arc<EngineSlot>>>,
     tracker: RwLock<Option<(Arc<str>, Arc<Tracker>)>>,
+    events: broadcast::Sender<FleetEvent>,
 }
+
+/// A change of the fleet, for live views (dashboards, MQTT publishers).
+#[derive(Clone, Debug)]
+pub enum FleetEvent {
+    /// An engine was registered or took new readings; its view after the change.
+    Updated(Box<EngineView>),
+    /// An engine and its history were removed.
+    Deleted(String),
+}
+
+/// Events buffered per subscriber before a slow one starts missing them (it is told how many it missed).
+const EVENT_BUFFER: usize = 4096;
 
 /// A message's readings sorted into what is new and what was already stored.
 struct Classified {
@@ -83,8 +97,22 @@ impl Fleet {
                 config,
                 engines: RwLock::new(engines),
                 tracker: RwLock::new(None),
+                events: broadcast::channel(EVENT_BUFFER).0,
             }),
         })
+    }
+
+    /// Live changes of the fleet from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Publishes an engine's view to live subscribers (skipped when nobody listens).
+    fn publish(&self, engine_id: &str, slot: &EngineSlot) {
+        if self.inner.events.receiver_count() > 0 {
+            let view = slot.state().view(engine_id);
+            let _ = self.inner.events.send(FleetEvent::Updated(Box::new(view)));
+        }
     }
 
     /// The store (for history queries and retention).
@@ -194,8 +222,10 @@ impl Fleet {
         s.missing += added_missing;
         s.recent = recent;
         s.latest.clone_from(&latest);
+        drop(s);
         report.prediction = latest;
         metrics::counter!("rul_fleet_readings_total").increment(report.accepted as u64);
+        self.publish(engine_id, slot);
         Ok(report)
     }
 
@@ -267,11 +297,15 @@ impl Fleet {
                 ..Default::default()
             })
             .await?;
-        let mut s = slot.state();
-        s.meta = meta;
-        s.persisted = true;
-        s.created_ms = created;
-        Ok(s.view(engine_id))
+        let view = {
+            let mut s = slot.state();
+            s.meta = meta;
+            s.persisted = true;
+            s.created_ms = created;
+            s.view(engine_id)
+        };
+        self.publish(engine_id, &slot);
+        Ok(view)
     }
 
     /// Removes an engine and its whole history.
@@ -290,6 +324,7 @@ impl Fleet {
         let mut engines = self.inner.engines.write().unwrap_or_else(|p| p.into_inner());
         engines.remove(engine_id);
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
+        let _ = self.inner.events.send(FleetEvent::Deleted(engine_id.to_string()));
         Ok(())
     }
 

@@ -21,7 +21,7 @@ pub mod tracking_eval;
 mod types;
 
 pub use error::FleetError;
-pub use fleet::{Fleet, FleetConfig};
+pub use fleet::{Fleet, FleetConfig, FleetEvent};
 pub use store::Store;
 pub use tracker::{TrackState, Tracked, Tracker, TrackerConfig};
 pub use types::{
