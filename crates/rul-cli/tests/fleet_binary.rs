@@ -12,9 +12,10 @@ use tokio_stream::StreamExt;
 
 fn data_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("CMAPSS_DIR")?);
-    dir.join("test_FD001.txt.gz").exists().then_some(dir).or_else(|| {
-        dir.join("test_FD001.txt").exists().then(|| dir.clone())
-    })
+    let present = ["test_FD001.txt.gz", "test_FD001.txt"]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    present.then_some(dir)
 }
 
 fn shipped_model() -> PathBuf {

@@ -152,17 +152,11 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
     })
 }
 
-/// Sends `order` at `rate` (None = no pacing) through `send`, which may wait for room.
-async fn paced(order: &[Item], rate: Option<f64>, mut send: impl AsyncFnMut(Item) -> bool) {
-    let started = Instant::now();
-    for (k, item) in order.iter().enumerate() {
-        if let Some(rate) = rate.filter(|r| *r > 0.0) {
-            let due = started + Duration::from_secs_f64(k as f64 / rate);
-            tokio::time::sleep_until(due.into()).await;
-        }
-        if !send(*item).await {
-            return;
-        }
+/// Waits until item `k` of a replay that started at `started` is due at `rate` readings/s (None: at once).
+async fn pace(started: Instant, k: usize, rate: Option<f64>) {
+    if let Some(rate) = rate.filter(|r| *r > 0.0) {
+        let due = started + Duration::from_secs_f64(k as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
     }
 }
 
@@ -178,14 +172,14 @@ async fn replay_grpc(
         .map(|&(e, c)| reading_message(&config.id_prefix, &config.engines[e], c))
         .collect();
     let rate = config.rate;
-    let order_owned = order.to_vec();
     let sender = tokio::spawn(async move {
-        let mut messages = messages.into_iter();
-        paced(&order_owned, rate, async |_| match messages.next() {
-            Some(m) => tx.send(m).await.is_ok(),
-            None => false,
-        })
-        .await;
+        let started = Instant::now();
+        for (k, message) in messages.into_iter().enumerate() {
+            pace(started, k, rate).await;
+            if tx.send(message).await.is_err() {
+                return;
+            }
+        }
     });
     let mut acks = client
         .stream_readings(ReceiverStream::new(rx))
@@ -263,11 +257,14 @@ async fn replay_rest(
             }
         }));
     }
-    paced(order, config.rate, async |(e, c)| match lanes.get(&e) {
-        Some(lane) => lane.send(reading_json(&config.engines[e], c)).await.is_ok(),
-        None => false,
-    })
-    .await;
+    let started = Instant::now();
+    for (k, &(e, c)) in order.iter().enumerate() {
+        pace(started, k, config.rate).await;
+        let Some(lane) = lanes.get(&e) else { break };
+        if lane.send(reading_json(&config.engines[e], c)).await.is_err() {
+            break;
+        }
+    }
     drop(lanes);
     for task in tasks {
         task.await

@@ -127,7 +127,7 @@ impl Fleet {
         &self,
         engine_id: String,
         readings: Vec<(u64, Reading)>,
-    ) -> impl Future<Output = Result<IngestReport, FleetError>> + Send + 'static {
+    ) -> impl Future<Output = Result<IngestReport, FleetError>> + Send + use<> {
         let checked = check_message(&engine_id, &readings);
         let slot = checked.is_ok().then(|| self.slot(&engine_id));
         let turn = slot.as_ref().map(|s| s.queue());

@@ -67,7 +67,7 @@ impl EngineSlot {
 
     /// Queues for a turn now (synchronously, so call order is turn order) and returns a future that resolves
     /// when it is this caller's turn.
-    pub(crate) fn queue(&self) -> impl Future<Output = Turn> + Send + 'static {
+    pub(crate) fn queue(&self) -> impl Future<Output = Turn> + Send + use<> {
         let (release, next) = oneshot::channel();
         let previous = lock(&self.tail).replace(next);
         async move {

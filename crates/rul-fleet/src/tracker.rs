@@ -1,12 +1,14 @@
 //! RUL tracking: a one-state Kalman filter that fuses each cycle's model estimate with what is known between
 //! cycles — the remaining life falls by one per cycle.
 //!
-//! - Predict: `x⁻ = x − Δ`, `P⁻ = P + qΔ` (Δ = cycles since the last reading, so gaps are handled).
+//! - Predict: `x⁻ = x − ρΔ`, `P⁻ = P + qΔ` (Δ = cycles since the last reading, so gaps are handled); the fall
+//!   rate `ρ` is 1, fading to 0 over a `knee` below the label ceiling, where the capped RUL the model learned
+//!   stays flat while the engine is healthy.
 //! - Measure: `z` = the model's estimate with variance `R(z) = s · σ(z)²`, where `σ(z)` is read off the model's
 //!   own conformal interval at `z` (width / 2·z₀ of the level), so noisier regions of the model get less weight.
 //! - Ceiling: the model cannot say more than "at least the label ceiling". An estimate within `saturation_margin`
-//!   of the ceiling that lies *below* the prediction carries no information (the truth may be anywhere above it),
-//!   so it does not pull the track down; otherwise the usual update applies.
+//!   of the ceiling is censored: it only says the truth is at least about `z`, so the track is projected onto
+//!   `x ≥ z` (never pulled down by it); other estimates get the usual update.
 //! - Interval: the model's interval shape at the tracked value, scaled by `interval_scale · √(P/R)` — how much the
 //!   track has narrowed relative to one raw estimate.
 //!
@@ -28,6 +30,11 @@ pub struct TrackerConfig {
     pub saturation_margin: f64,
     /// Multiplier on the narrowed interval so it keeps its nominal coverage on validation engines.
     pub interval_scale: f64,
+    /// Width (cycles) of the knee below the label ceiling over which the assumed fall per cycle fades from 1 to
+    /// 0: estimates near the ceiling mean "healthy", where the capped RUL the model learned does not fall.
+    /// 0 = always one cycle per cycle.
+    #[serde(default)]
+    pub knee: f64,
 }
 
 impl Default for TrackerConfig {
@@ -37,6 +44,7 @@ impl Default for TrackerConfig {
             measurement_scale: 8.0,
             saturation_margin: 5.0,
             interval_scale: 2.0,
+            knee: 0.0,
         }
     }
 }
@@ -53,6 +61,9 @@ impl TrackerConfig {
                 "measurement_scale must be > 0, got {}",
                 self.measurement_scale
             ));
+        }
+        if !ok(self.knee) {
+            return Err(format!("knee must be >= 0, got {}", self.knee));
         }
         if !ok(self.saturation_margin) {
             return Err(format!(
@@ -145,11 +156,20 @@ impl Tracker {
             },
             Some(prev) => {
                 let dt = cycle.saturating_sub(prev.cycle).max(1) as f64;
-                let mean = prev.mean - dt;
+                let rate = if self.config.knee > 0.0 {
+                    ((self.ceiling - prev.mean) / self.config.knee).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                let mean = prev.mean - rate * dt;
                 let var = prev.var + self.config.process_var * dt;
-                let censored = z >= self.ceiling - self.config.saturation_margin && mean >= z;
-                if censored {
-                    TrackState { cycle, mean, var }
+                if z >= self.ceiling - self.config.saturation_margin {
+                    // Censored: the truth is at least about z, so the track is projected onto that half-line.
+                    TrackState {
+                        cycle,
+                        mean: mean.max(z),
+                        var,
+                    }
                 } else {
                     let gain = var / (var + r);
                     TrackState {
@@ -163,7 +183,6 @@ impl Tracker {
         let rul = state.mean.max(0.0);
         let (lo, hi) = self.calibration.interval(rul);
         let shrink = self.config.interval_scale * (state.var / self.measurement_var(rul)).sqrt();
-        let shrink = shrink.min(1.0);
         Tracked {
             state,
             rul,
@@ -290,8 +309,7 @@ pub(crate) mod tests {
     fn saturated_estimates_do_not_pull_the_track_down_or_up_wrongly() {
         let t = tracker(TrackerConfig::default());
         let mut s = t.update(None, 1, 124.0).state;
-        // While the model keeps saying "at the ceiling", the track may drift down by one per cycle but a
-        // ceiling estimate above the track still pulls it up.
+        // While the model keeps saying "at the ceiling", the track stays there instead of decaying.
         for cycle in 2..=40 {
             s = t.update(Some(s), cycle, 124.0).state;
         }

@@ -149,7 +149,7 @@ async fn insert_rows<'r, T>(
         let sql = multi_row_sql(head, columns, chunk.len(), tail);
         let mut query = sqlx::query(&sql);
         for row in chunk {
-            query = bind(query, row);
+            query = bind(query, *row);
         }
         query.execute(&mut **tx).await?;
     }

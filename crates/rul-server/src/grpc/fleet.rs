@@ -95,7 +95,7 @@ impl PredictionApi {
 }
 
 /// Queues one message on its engine now (so arrival order is application order) and answers it when done.
-fn ingest(fleet: &Fleet, message: pb::ReadingMessage) -> impl Future<Output = pb::ReadingAck> + Send + 'static {
+fn ingest(fleet: &Fleet, message: pb::ReadingMessage) -> impl Future<Output = pb::ReadingAck> + Send + use<> {
     let engine_id = message.engine_id.clone();
     let cycle = message.cycle;
     let raw = message.reading.as_ref().map(convert::raw_reading).unwrap_or_default();
