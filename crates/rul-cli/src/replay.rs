@@ -97,7 +97,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "sent {} readings: {} accepted, {} duplicates, {} errors in {:.2} s ({:.0} readings/s)",
-            report.sent, report.accepted, report.duplicates, report.errors, report.seconds,
+            report.sent,
+            report.accepted,
+            report.duplicates,
+            report.errors,
+            report.seconds,
             report.readings_per_second
         );
         if let Some(e) = &report.first_error {
@@ -111,6 +115,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             );
         }
     }
-    anyhow::ensure!(report.errors == 0, "{} readings were refused", report.errors);
+    anyhow::ensure!(
+        report.errors == 0,
+        "{} readings were refused",
+        report.errors
+    );
     Ok(())
 }

@@ -26,7 +26,8 @@ pub struct TrackArgs {
 }
 
 pub fn run(args: TrackArgs) -> anyhow::Result<()> {
-    let artifact = Artifact::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let artifact =
+        Artifact::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let spec = artifact.spec().clone();
     let dir = rul_data::resolve_data_dir(args.data_dir.as_deref());
     let data = rul_data::load_subset(&dir, spec.subset)
@@ -59,7 +60,12 @@ pub fn run(args: TrackArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("{} ({}), tracker {:?}", artifact.version(), spec.subset, config);
+    println!(
+        "{} ({}), tracker {:?}",
+        artifact.version(),
+        spec.subset,
+        config
+    );
     for (name, r) in [("validation", &val_report), ("test", &test_report)] {
         println!(
             "{name:>10}: {} engines | last cycle RMSE raw {:.2} -> tracked {:.2} (capped {:.2} -> {:.2}), \

@@ -37,7 +37,9 @@ fn serve(db: &str) -> common::Server {
 
 fn replay(server: &common::Server, to: &str, data: &Path) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_rul"))
-        .args(["replay", "--subset", "FD001", "--split", "test", "--json", "--to", to])
+        .args([
+            "replay", "--subset", "FD001", "--split", "test", "--json", "--to", to,
+        ])
         .args(["--grpc", &server.grpc.to_string()])
         .args(["--http", &format!("http://{}", server.http)])
         .args(["--prefix", &format!("{to}-")])
@@ -66,7 +68,10 @@ fn replaying_fd001_test_over_both_routes_matches_predict() {
         return;
     };
     let db = tempfile::tempdir().expect("tempdir");
-    let server = serve(&format!("sqlite://{}", db.path().join("fleet.db").display()));
+    let server = serve(&format!(
+        "sqlite://{}",
+        db.path().join("fleet.db").display()
+    ));
     let fd001 = rul_data::load_subset(&data, rul_data::Subset::FD001).expect("FD001");
     let total: usize = fd001.test.iter().map(|e| e.cycles.len()).sum();
     for to in ["grpc", "rest"] {
@@ -83,7 +88,10 @@ fn replaying_fd001_test_over_both_routes_matches_predict() {
         .iter()
         .map(|e| e["latest"]["lower"].as_f64().expect("lower"))
         .collect();
-    assert!(lowers.windows(2).all(|w| w[0] <= w[1]), "sorted by lower bound");
+    assert!(
+        lowers.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by lower bound"
+    );
     for engine in fd001.test.iter().step_by(7) {
         let history: Vec<serde_json::Value> = (0..engine.cycles.len())
             .map(|c| {
@@ -95,15 +103,21 @@ fn replaying_fd001_test_over_both_routes_matches_predict() {
             })
             .collect();
         let body = serde_json::json!({ "engine_id": "full", "sensor_data": history }).to_string();
-        let (status, text) = common::http(server.http, "POST", "/predict", "application/json", &body);
+        let (status, text) =
+            common::http(server.http, "POST", "/predict", "application/json", &body);
         assert_eq!(status, 200, "{text}");
-        let expected = serde_json::from_str::<serde_json::Value>(&text).expect("json")["predicted_rul"]
-            .as_f64()
-            .expect("rul");
+        let expected =
+            serde_json::from_str::<serde_json::Value>(&text).expect("json")["predicted_rul"]
+                .as_f64()
+                .expect("rul");
         for to in ["grpc", "rest"] {
             let view = get(&server, &format!("/engines/{to}-{:03}", engine.unit));
             let got = view["latest"]["rul_model"].as_f64().expect("rul_model");
-            assert!((got - expected).abs() < 1e-9, "{to} engine {}: {got} vs {expected}", engine.unit);
+            assert!(
+                (got - expected).abs() < 1e-9,
+                "{to} engine {}: {got} vs {expected}",
+                engine.unit
+            );
             assert_eq!(view["last_cycle"], engine.last_cycle());
         }
     }
@@ -123,7 +137,9 @@ fn kill_9_loses_no_acknowledged_reading() {
     let mut server = serve(&url);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let acked = runtime.block_on(async {
-        let mut client = rul_client::grpc_client(&server.grpc.to_string()).await.expect("client");
+        let mut client = rul_client::grpc_client(&server.grpc.to_string())
+            .await
+            .expect("client");
         let messages: Vec<pb::ReadingMessage> = order
             .iter()
             .map(|&(e, c)| rul_client::replay::reading_message("k-", &engines[e], c))
@@ -146,12 +162,22 @@ fn kill_9_loses_no_acknowledged_reading() {
         }
         acked
     });
-    assert!(acked.len() >= 500, "only {} acks before the kill", acked.len());
+    assert!(
+        acked.len() >= 500,
+        "only {} acks before the kill",
+        acked.len()
+    );
     let restarted = serve(&url);
     let mut stored = std::collections::HashSet::new();
     for engine in &engines {
         let id = format!("k-{:03}", engine.unit);
-        let (status, body) = common::http(restarted.http, "GET", &format!("/engines/{id}/readings?limit=10000"), "text/plain", "");
+        let (status, body) = common::http(
+            restarted.http,
+            "GET",
+            &format!("/engines/{id}/readings?limit=10000"),
+            "text/plain",
+            "",
+        );
         if status == 404 {
             continue;
         }
@@ -161,5 +187,10 @@ fn kill_9_loses_no_acknowledged_reading() {
         }
     }
     let lost: Vec<_> = acked.iter().filter(|a| !stored.contains(a)).collect();
-    assert!(lost.is_empty(), "{} acknowledged readings lost, e.g. {:?}", lost.len(), lost.first());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged readings lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
 }

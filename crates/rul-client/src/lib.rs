@@ -49,6 +49,8 @@ pub async fn grpc_client(addr: &str) -> Result<Client, ClientError> {
         .connect()
         .await
         .map_err(|e| failed(e.to_string()))?;
-    Ok(pb::prediction_service_client::PredictionServiceClient::new(channel)
-        .max_decoding_message_size(64 * 1024 * 1024))
+    Ok(
+        pb::prediction_service_client::PredictionServiceClient::new(channel)
+            .max_decoding_message_size(64 * 1024 * 1024),
+    )
 }

@@ -138,8 +138,13 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
         eprintln!();
     }
     let seconds = started.elapsed().as_secs_f64();
-    let acked = counters.accepted.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
-    let first_error = counters.first_error.lock().map(|f| f.clone()).unwrap_or_default();
+    let acked =
+        counters.accepted.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
+    let first_error = counters
+        .first_error
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
     Ok(ReplayReport {
         sent: counters.sent.load(Ordering::Relaxed),
         accepted: counters.accepted.load(Ordering::Relaxed),
@@ -194,9 +199,10 @@ async fn replay_grpc(
         received += 1;
         counters.sent.store(received, Ordering::Relaxed);
         match ack.result {
-            Some(pb::reading_ack::Result::Error(e)) => {
-                counters.error(format!("{} cycle {}: {}", ack.engine_id, ack.cycle, e.message))
-            }
+            Some(pb::reading_ack::Result::Error(e)) => counters.error(format!(
+                "{} cycle {}: {}",
+                ack.engine_id, ack.cycle, e.message
+            )),
             _ if ack.duplicate => {
                 counters.duplicates.fetch_add(1, Ordering::Relaxed);
             }
@@ -261,7 +267,11 @@ async fn replay_rest(
     for (k, &(e, c)) in order.iter().enumerate() {
         pace(started, k, config.rate).await;
         let Some(lane) = lanes.get(&e) else { break };
-        if lane.send(reading_json(&config.engines[e], c)).await.is_err() {
+        if lane
+            .send(reading_json(&config.engines[e], c))
+            .await
+            .is_err()
+        {
             break;
         }
     }

@@ -43,6 +43,6 @@ pub use remote::{
     RemoteRequest,
 };
 pub use types::{
-    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route, ServingModel, Source, Stats,
-    Timing,
+    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route, ServingModel, Source,
+    Stats, Timing,
 };

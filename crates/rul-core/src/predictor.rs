@@ -226,8 +226,10 @@ impl Predictor {
         let (reqs, staged) = if n > PREPARE_INLINE_MAX {
             let this = self.clone();
             let task = tokio::task::spawn_blocking(move || {
-                let staged: Vec<Staged> =
-                    reqs.iter().map(|r| this.stage(&snap, r, start, use_cache)).collect();
+                let staged: Vec<Staged> = reqs
+                    .iter()
+                    .map(|r| this.stage(&snap, r, start, use_cache))
+                    .collect();
                 (reqs, staged)
             });
             match task.await {

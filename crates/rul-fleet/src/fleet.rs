@@ -74,7 +74,8 @@ impl Fleet {
         let engines = stored
             .into_iter()
             .map(|(id, e)| {
-                let missing = missing_cycles(e.first_cycle, e.recent.last().map(|r| r.cycle), e.count);
+                let missing =
+                    missing_cycles(e.first_cycle, e.recent.last().map(|r| r.cycle), e.count);
                 let state = EngineState {
                     meta: e.meta,
                     created_ms: e.created_ms,
@@ -88,7 +89,11 @@ impl Fleet {
                 (id, Arc::new(EngineSlot::new(state)))
             })
             .collect::<HashMap<_, _>>();
-        tracing::info!(engines = engines.len(), backend = store.backend(), "fleet state rebuilt from the store");
+        tracing::info!(
+            engines = engines.len(),
+            backend = store.backend(),
+            "fleet state rebuilt from the store"
+        );
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
         Ok(Fleet {
             inner: Arc::new(Inner {
@@ -190,7 +195,11 @@ impl Fleet {
             let skip = recent.len().saturating_sub(model.window.max(1));
             requests.push(PredictRequest {
                 engine_id: engine_id.to_string(),
-                readings: recent.iter().skip(skip).map(CycleReading::to_reading).collect(),
+                readings: recent
+                    .iter()
+                    .skip(skip)
+                    .map(CycleReading::to_reading)
+                    .collect(),
             });
         }
         let answers = self.inner.predictor.predict_many_uncached(requests).await;
@@ -204,11 +213,20 @@ impl Fleet {
             track = Some(t.state);
             report.padded = p.padded;
             report.unknown_condition = p.unknown_condition;
-            predictions.push(tracked(engine_id, reading.cycle, &p, &t, now, model.calibration.level()));
+            predictions.push(tracked(
+                engine_id,
+                reading.cycle,
+                &p,
+                &t,
+                now,
+                model.calibration.level(),
+            ));
             batch.readings.push((engine_id.to_string(), *reading, now));
         }
         if !state.persisted {
-            batch.new_engines.push((engine_id.to_string(), state.meta.clone(), state.created_ms));
+            batch
+                .new_engines
+                .push((engine_id.to_string(), state.meta.clone(), state.created_ms));
         }
         batch.predictions = predictions.iter().cloned().map(|p| (p, now)).collect();
         self.inner.store.commit(batch).await?;
@@ -217,7 +235,9 @@ impl Fleet {
         let latest = predictions.pop();
         let mut s = slot.state();
         s.persisted = true;
-        s.first_cycle = s.first_cycle.or(classified.new.first().map(|(_, r)| r.cycle));
+        s.first_cycle = s
+            .first_cycle
+            .or(classified.new.first().map(|(_, r)| r.cycle));
         s.count += classified.new.len() as u64;
         s.missing += added_missing;
         s.recent = recent;
@@ -283,7 +303,11 @@ impl Fleet {
     }
 
     /// Registers an engine or replaces its metadata (`PUT /engines/{id}`); returns its view.
-    pub async fn register(&self, engine_id: &str, meta: EngineMeta) -> Result<EngineView, FleetError> {
+    pub async fn register(
+        &self,
+        engine_id: &str,
+        meta: EngineMeta,
+    ) -> Result<EngineView, FleetError> {
         check_engine_id(engine_id)?;
         meta.validate()?;
         let slot = self.slot(engine_id);
@@ -321,10 +345,17 @@ impl Fleet {
                 ..Default::default()
             })
             .await?;
-        let mut engines = self.inner.engines.write().unwrap_or_else(|p| p.into_inner());
+        let mut engines = self
+            .inner
+            .engines
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         engines.remove(engine_id);
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
-        let _ = self.inner.events.send(FleetEvent::Deleted(engine_id.to_string()));
+        let _ = self
+            .inner
+            .events
+            .send(FleetEvent::Deleted(engine_id.to_string()));
         Ok(())
     }
 
@@ -339,7 +370,10 @@ impl Fleet {
     pub fn list(&self, query: &ListQuery) -> EnginePage {
         let slots: Vec<(String, Arc<EngineSlot>)> = {
             let engines = self.inner.engines.read().unwrap_or_else(|p| p.into_inner());
-            engines.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            engines
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
         let mut views: Vec<EngineView> = slots
             .iter()
@@ -351,9 +385,17 @@ impl Fleet {
             SortKey::Rul => v.latest.as_ref().map_or(f64::INFINITY, |p| p.rul),
             SortKey::EngineId => 0.0,
         };
-        views.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| a.engine_id.cmp(&b.engine_id)));
+        views.sort_by(|a, b| {
+            key(a)
+                .total_cmp(&key(b))
+                .then_with(|| a.engine_id.cmp(&b.engine_id))
+        });
         let total = views.len();
-        let engines = views.into_iter().skip(query.offset).take(query.limit).collect();
+        let engines = views
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .collect();
         EnginePage { total, engines }
     }
 
@@ -382,7 +424,11 @@ impl Fleet {
         if let Some(slot) = self.existing(engine_id) {
             return slot;
         }
-        let mut engines = self.inner.engines.write().unwrap_or_else(|p| p.into_inner());
+        let mut engines = self
+            .inner
+            .engines
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let slot = engines
             .entry(engine_id.to_string())
             .or_insert_with(|| {
@@ -435,7 +481,10 @@ fn missing_cycles(first: Option<u64>, last: Option<u64>, count: u64) -> u64 {
 }
 
 /// Checks a message before it takes a turn: engine id, reading count, cycle numbers, values.
-fn check_message(engine_id: &str, readings: &[(u64, Reading)]) -> Result<Vec<CycleReading>, FleetError> {
+fn check_message(
+    engine_id: &str,
+    readings: &[(u64, Reading)],
+) -> Result<Vec<CycleReading>, FleetError> {
     check_engine_id(engine_id)?;
     if readings.is_empty() || readings.len() > MAX_READINGS_PER_MESSAGE {
         return Err(FleetError::invalid(
@@ -452,7 +501,11 @@ fn check_message(engine_id: &str, readings: &[(u64, Reading)]) -> Result<Vec<Cyc
         .enumerate()
         .map(|(i, (cycle, r))| {
             if *cycle == 0 || *cycle > i64::MAX as u64 {
-                return Err(FleetError::invalid(Some(i), "cycle", "must be a positive integer"));
+                return Err(FleetError::invalid(
+                    Some(i),
+                    "cycle",
+                    "must be a positive integer",
+                ));
             }
             CycleReading::from_reading(*cycle, r, i)
         })

@@ -46,7 +46,11 @@ impl CycleReading {
                 return Err(FleetError::invalid(Some(index), name, "unknown sensor"));
             };
             if !value.is_finite() {
-                return Err(FleetError::invalid(Some(index), name, "must be a finite number"));
+                return Err(FleetError::invalid(
+                    Some(index),
+                    name,
+                    "must be a finite number",
+                ));
             }
             values[i] = *value;
         }
@@ -54,7 +58,11 @@ impl CycleReading {
             for (k, v) in settings.iter().enumerate() {
                 if !v.is_finite() {
                     let field = rul_data::SETTING_NAMES[k];
-                    return Err(FleetError::invalid(Some(index), field, "must be a finite number"));
+                    return Err(FleetError::invalid(
+                        Some(index),
+                        field,
+                        "must be a finite number",
+                    ));
                 }
                 values[SENSOR_NAMES.len() + k] = *v;
             }
@@ -77,7 +85,11 @@ impl CycleReading {
 
     /// The values as JSON (null = absent), the store's encoding.
     pub fn values_json(&self) -> String {
-        let v: Vec<Option<f64>> = self.values.iter().map(|x| (!x.is_nan()).then_some(*x)).collect();
+        let v: Vec<Option<f64>> = self
+            .values
+            .iter()
+            .map(|x| (!x.is_nan()).then_some(*x))
+            .collect();
         serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
     }
 
@@ -139,7 +151,10 @@ impl EngineMeta {
             return Err(FleetError::invalid(
                 None,
                 "tags",
-                format!("tag {:?} must be 1..={MAX_TAG_CHARS} printable characters", clip(bad)),
+                format!(
+                    "tag {:?} must be 1..={MAX_TAG_CHARS} printable characters",
+                    clip(bad)
+                ),
             ));
         }
         if let Some((k, _)) = self.labels.iter().find(|(k, v)| !text_ok(k) || !text_ok(v)) {

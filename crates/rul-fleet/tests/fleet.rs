@@ -24,7 +24,10 @@ fn fixture() -> &'static Fixture {
         let model = root.path().join("model");
         std::fs::create_dir_all(&model).unwrap();
         rul_model::write_test_artifact(&model, 7).unwrap();
-        let pre = rul_model::Artifact::load(&model).unwrap().preprocessor().clone();
+        let pre = rul_model::Artifact::load(&model)
+            .unwrap()
+            .preprocessor()
+            .clone();
         Fixture {
             _root: root,
             model,
@@ -82,9 +85,11 @@ async fn postgres(name: &str) -> Option<Db> {
     sqlx::any::install_default_drivers();
     let schema = format!("fleet_{name}_{}", std::process::id());
     let pool = sqlx::AnyPool::connect(&base).await.unwrap();
-    pool.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
+    pool.execute(
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str(),
+    )
+    .await
+    .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(Db {
         url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
@@ -112,11 +117,20 @@ macro_rules! on_both {
     };
 }
 
-async fn ingest_one(fleet: &Fleet, id: &str, cycle: u64) -> Result<rul_fleet::IngestReport, FleetError> {
-    fleet.ingest(id.to_string(), vec![(cycle, reading(cycle))]).await
+async fn ingest_one(
+    fleet: &Fleet,
+    id: &str,
+    cycle: u64,
+) -> Result<rul_fleet::IngestReport, FleetError> {
+    fleet
+        .ingest(id.to_string(), vec![(cycle, reading(cycle))])
+        .await
 }
 
-on_both!(stream_equals_predict_on_the_full_history, stream_equals_predict);
+on_both!(
+    stream_equals_predict_on_the_full_history,
+    stream_equals_predict
+);
 async fn stream_equals_predict(db: Db) {
     let fleet = open(&db).await;
     let p = predictor().await;
@@ -137,7 +151,10 @@ async fn stream_equals_predict(db: Db) {
         assert!(got.lower <= got.rul && got.rul <= got.upper);
     }
     let view = fleet.engine("e-1").unwrap();
-    assert_eq!((view.first_cycle, view.last_cycle, view.readings), (Some(1), Some(40), 40));
+    assert_eq!(
+        (view.first_cycle, view.last_cycle, view.readings),
+        (Some(1), Some(40), 40)
+    );
 }
 
 on_both!(duplicates_conflicts_and_gaps, duplicates_conflicts_gaps);
@@ -152,16 +169,29 @@ async fn duplicates_conflicts_gaps(db: Db) {
     // Same cycle, other values: conflict.
     let mut other = reading(2);
     other.sensors[0].1 += 0.5;
-    let err = fleet.ingest("e".into(), vec![(2, other)]).await.unwrap_err();
+    let err = fleet
+        .ingest("e".into(), vec![(2, other)])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "conflict");
     // Going backwards to a cycle never seen: conflict.
     // A jump from cycle 2 to 10 is accepted and reported as 7 missing cycles.
     let gap = ingest_one(&fleet, "e", 10).await.unwrap();
-    assert_eq!((gap.gaps.len(), gap.gaps[0].after_cycle, gap.gaps[0].missing), (1, 2, 7));
+    assert_eq!(
+        (gap.gaps.len(), gap.gaps[0].after_cycle, gap.gaps[0].missing),
+        (1, 2, 7)
+    );
     let err = ingest_one(&fleet, "e", 5).await.unwrap_err();
-    assert!(err.public_message().contains("before the last accepted cycle"), "{err}");
+    assert!(
+        err.public_message()
+            .contains("before the last accepted cycle"),
+        "{err}"
+    );
     let view = fleet.engine("e").unwrap();
-    assert_eq!((view.readings, view.missing_cycles, view.last_cycle), (3, 7, Some(10)));
+    assert_eq!(
+        (view.readings, view.missing_cycles, view.last_cycle),
+        (3, 7, Some(10))
+    );
 }
 
 on_both!(bad_messages_store_nothing, bad_messages);
@@ -176,10 +206,22 @@ async fn bad_messages(db: Db) {
     assert_eq!(err.kind(), "validation");
     assert!(fleet.engine("e").map(|v| v.readings).unwrap_or(0) == 0);
     let too_many: Vec<_> = (1..=1001).map(|c| (c, reading(c))).collect();
-    assert_eq!(fleet.ingest("e".into(), too_many).await.unwrap_err().kind(), "validation");
-    assert_eq!(fleet.ingest("e".into(), vec![]).await.unwrap_err().kind(), "validation");
-    assert_eq!(ingest_one(&fleet, "", 1).await.unwrap_err().kind(), "validation");
-    assert_eq!(ingest_one(&fleet, "e", 0).await.unwrap_err().kind(), "validation");
+    assert_eq!(
+        fleet.ingest("e".into(), too_many).await.unwrap_err().kind(),
+        "validation"
+    );
+    assert_eq!(
+        fleet.ingest("e".into(), vec![]).await.unwrap_err().kind(),
+        "validation"
+    );
+    assert_eq!(
+        ingest_one(&fleet, "", 1).await.unwrap_err().kind(),
+        "validation"
+    );
+    assert_eq!(
+        ingest_one(&fleet, "e", 0).await.unwrap_err().kind(),
+        "validation"
+    );
     // A reading the model rejects (implausible value) fails the message and names the reading index.
     let mut wild = reading(3);
     wild.sensors[0].1 = 1e9;
@@ -187,7 +229,10 @@ async fn bad_messages(db: Db) {
         .ingest("e".into(), vec![(3, reading(3)), (4, wild)])
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("reading 1") || format!("{err:?}").contains("reading: Some(1)"), "{err:?}");
+    assert!(
+        err.to_string().contains("reading 1") || format!("{err:?}").contains("reading: Some(1)"),
+        "{err:?}"
+    );
     assert!(matches!(fleet.engine("nobody"), Err(FleetError::NotFound)));
 }
 
@@ -204,7 +249,14 @@ async fn restart_resumes(db: Db) {
     };
     {
         let fleet = open(&db).await;
-        fleet.register("e", EngineMeta { tags: vec!["wing-left".into()], ..Default::default() })
+        fleet
+            .register(
+                "e",
+                EngineMeta {
+                    tags: vec!["wing-left".into()],
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         for c in 1..=34 {
@@ -215,14 +267,21 @@ async fn restart_resumes(db: Db) {
     let view = fleet.engine("e").unwrap();
     assert_eq!((view.readings, view.last_cycle), (34, Some(34)));
     assert_eq!(view.meta.tags, vec!["wing-left".to_string()]);
-    let next = ingest_one(&fleet, "e", 35).await.unwrap().prediction.unwrap();
+    let next = ingest_one(&fleet, "e", 35)
+        .await
+        .unwrap()
+        .prediction
+        .unwrap();
     assert_eq!(next.rul_model.to_bits(), uninterrupted.rul_model.to_bits());
     assert_eq!(next.rul.to_bits(), uninterrupted.rul.to_bits());
     assert_eq!(next.lower.to_bits(), uninterrupted.lower.to_bits());
     // Redelivery of a cycle older than the in-memory window is recognised through the store.
     assert_eq!(ingest_one(&fleet, "e", 1).await.unwrap().duplicates, 1);
     let trajectory = fleet.store().predictions("e", 10, 20, 100).await.unwrap();
-    assert_eq!(trajectory.iter().map(|p| p.cycle).collect::<Vec<_>>(), (10..=20).collect::<Vec<_>>());
+    assert_eq!(
+        trajectory.iter().map(|p| p.cycle).collect::<Vec<_>>(),
+        (10..=20).collect::<Vec<_>>()
+    );
     let readings = fleet.store().readings("e", 1, 3, 100).await.unwrap();
     assert_eq!(readings.len(), 3);
 }
@@ -231,19 +290,43 @@ on_both!(list_sorts_filters_pages_and_delete, list_and_delete);
 async fn list_and_delete(db: Db) {
     let fleet = open(&db).await;
     for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
-        let tags = if i % 2 == 0 { vec!["even".to_string()] } else { vec![] };
-        fleet.register(id, EngineMeta { tags, ..Default::default() }).await.unwrap();
+        let tags = if i % 2 == 0 {
+            vec!["even".to_string()]
+        } else {
+            vec![]
+        };
+        fleet
+            .register(
+                id,
+                EngineMeta {
+                    tags,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         for c in 1..=(5 + 10 * i as u64) {
             ingest_one(&fleet, id, c).await.unwrap();
         }
     }
     let page = fleet.list(&ListQuery::default());
     assert_eq!(page.total, 4);
-    let lowers: Vec<f64> = page.engines.iter().map(|e| e.latest.as_ref().unwrap().lower).collect();
+    let lowers: Vec<f64> = page
+        .engines
+        .iter()
+        .map(|e| e.latest.as_ref().unwrap().lower)
+        .collect();
     assert!(lowers.windows(2).all(|w| w[0] <= w[1]), "{lowers:?}");
-    let even = fleet.list(&ListQuery { tag: Some("even".into()), ..Default::default() });
+    let even = fleet.list(&ListQuery {
+        tag: Some("even".into()),
+        ..Default::default()
+    });
     assert_eq!(even.total, 2);
-    let paged = fleet.list(&ListQuery { offset: 1, limit: 2, ..Default::default() });
+    let paged = fleet.list(&ListQuery {
+        offset: 1,
+        limit: 2,
+        ..Default::default()
+    });
     assert_eq!(paged.engines.len(), 2);
     assert_eq!(paged.engines[0].engine_id, page.engines[1].engine_id);
     fleet.delete("a").await.unwrap();
@@ -252,7 +335,14 @@ async fn list_and_delete(db: Db) {
     drop(fleet);
     let reopened = open(&db).await;
     assert_eq!(reopened.len(), 3);
-    assert!(reopened.store().readings("a", 0, u64::MAX, 10).await.unwrap().is_empty());
+    assert!(
+        reopened
+            .store()
+            .readings("a", 0, u64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 on_both!(concurrent_engines_keep_their_order, concurrent_engines);
@@ -271,6 +361,9 @@ async fn concurrent_engines(db: Db) {
     }
     for e in 0..8 {
         let v = fleet.engine(&format!("e{e}")).unwrap();
-        assert_eq!((v.readings, v.missing_cycles, v.last_cycle), (20, 0, Some(20)));
+        assert_eq!(
+            (v.readings, v.missing_cycles, v.last_cycle),
+            (20, 0, Some(20))
+        );
     }
 }

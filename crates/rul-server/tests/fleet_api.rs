@@ -20,7 +20,9 @@ const TOKEN: &str = "fleet-admin-token-0123456789";
 
 async fn fleet_for(config: &rul_server::ServerConfig) -> (rul_core::Predictor, rul_fleet::Fleet) {
     let predictor = ready_predictor(config).await;
-    let store = rul_fleet::Store::connect(&config.fleet.database_url).await.expect("store");
+    let store = rul_fleet::Store::connect(&config.fleet.database_url)
+        .await
+        .expect("store");
     let fleet = rul_fleet::Fleet::open(predictor.clone(), store, Default::default())
         .await
         .expect("fleet");
@@ -34,7 +36,13 @@ async fn router() -> Router {
     http_router(AppState::new(predictor, &config, None).with_fleet(Some(fleet)))
 }
 
-async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>, token: bool) -> (StatusCode, Value) {
+async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    token: bool,
+) -> (StatusCode, Value) {
     let mut builder = Request::builder().method(method).uri(uri);
     if token {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
@@ -74,36 +82,103 @@ fn cycles(from: usize, to: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_ingest_list_history_and_delete() {
     let router = router().await;
-    let (status, body) = call(&router, "POST", "/engines/e-1/readings", Some(cycles(1, 20)), false).await;
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(cycles(1, 20)),
+        false,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 20);
     let p = &body["prediction"];
     assert_eq!(p["cycle"], 20);
     assert!(p["lower"].as_f64().unwrap() <= p["rul"].as_f64().unwrap());
-    for key in ["rul_model", "model_lower", "model_upper", "confidence", "model_version", "at", "level"] {
+    for key in [
+        "rul_model",
+        "model_lower",
+        "model_upper",
+        "confidence",
+        "model_version",
+        "at",
+        "level",
+    ] {
         assert!(!p[key].is_null(), "{key} missing in {p}");
     }
 
     // Redelivery, conflict, backwards, gap.
-    let (status, body) = call(&router, "POST", "/engines/e-1/readings", Some(cycles(20, 20)), false).await;
-    assert_eq!((status, body["duplicates"].clone()), (StatusCode::OK, json!(1)));
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(cycles(20, 20)),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (status, body["duplicates"].clone()),
+        (StatusCode::OK, json!(1))
+    );
     let mut changed = cycles(20, 20);
     changed["readings"][0]["s2"] = json!(642.9);
-    let (status, body) = call(&router, "POST", "/engines/e-1/readings", Some(changed), false).await;
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(changed),
+        false,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["type"], "conflict");
-    let (status, body) = call(&router, "POST", "/engines/e-1/readings", Some(cycles(25, 26)), false).await;
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(cycles(25, 26)),
+        false,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["gaps"], json!([{ "after_cycle": 20, "missing": 4 }]));
 
     // Bad bodies: missing cycle, NaN-like string, too many readings.
-    let (status, _) = call(&router, "POST", "/engines/e-1/readings", Some(json!({"readings": [{"s2": 1.0}]})), false).await;
+    let (status, _) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(json!({"readings": [{"s2": 1.0}]})),
+        false,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(&router, "POST", "/engines/e-1/readings", Some(json!({"readings": []})), false).await;
+    let (status, _) = call(
+        &router,
+        "POST",
+        "/engines/e-1/readings",
+        Some(json!({"readings": []})),
+        false,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    call(&router, "PUT", "/engines/e-2", Some(json!({"tags": ["wing-left"]})), false).await;
-    call(&router, "POST", "/engines/e-2/readings", Some(cycles(1, 190)), false).await;
+    call(
+        &router,
+        "PUT",
+        "/engines/e-2",
+        Some(json!({"tags": ["wing-left"]})),
+        false,
+    )
+    .await;
+    call(
+        &router,
+        "POST",
+        "/engines/e-2/readings",
+        Some(cycles(1, 190)),
+        false,
+    )
+    .await;
     let (status, page) = call(&router, "GET", "/engines", None, false).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["total"], 2);
@@ -116,9 +191,24 @@ async fn rest_ingest_list_history_and_delete() {
 
     let (status, engine) = call(&router, "GET", "/engines/e-1", None, false).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((engine["readings"].clone(), engine["missing_cycles"].clone()), (json!(22), json!(4)));
-    let (_, trajectory) = call(&router, "GET", "/engines/e-1/predictions?from_cycle=5&to_cycle=10", None, false).await;
-    let got: Vec<u64> = trajectory["predictions"].as_array().unwrap().iter().map(|p| p["cycle"].as_u64().unwrap()).collect();
+    assert_eq!(
+        (engine["readings"].clone(), engine["missing_cycles"].clone()),
+        (json!(22), json!(4))
+    );
+    let (_, trajectory) = call(
+        &router,
+        "GET",
+        "/engines/e-1/predictions?from_cycle=5&to_cycle=10",
+        None,
+        false,
+    )
+    .await;
+    let got: Vec<u64> = trajectory["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["cycle"].as_u64().unwrap())
+        .collect();
     assert_eq!(got, vec![5, 6, 7, 8, 9, 10]);
     let (_, readings) = call(&router, "GET", "/engines/e-1/readings?limit=3", None, false).await;
     assert_eq!(readings["readings"].as_array().unwrap().len(), 3);
@@ -138,12 +228,16 @@ async fn rest_ingest_list_history_and_delete() {
 async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
     let config = config(artifact("fleet"));
     let (predictor, fleet) = fleet_for(&config).await;
-    let (routes, _reporter) = grpc_routes(predictor, Some(fleet), &config).await.expect("routes");
+    let (routes, _reporter) = grpc_routes(predictor, Some(fleet), &config)
+        .await
+        .expect("routes");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
     let (_trigger, stop) = shutdown::channel();
     tokio::spawn(async move { serve_grpc(listener, routes, &config, stop.wait()).await });
-    let mut client = PredictionServiceClient::connect(addr).await.expect("connect");
+    let mut client = PredictionServiceClient::connect(addr)
+        .await
+        .expect("connect");
 
     let history = raw_readings(30);
     let mut messages = Vec::new();
@@ -159,12 +253,27 @@ async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
             // A NaN, a conflict (cycle 1 again, other values) and an empty engine id: errors, stream goes on.
             let mut nan = convert::proto_reading(&history[c]);
             nan.s2 = Some(f64::NAN);
-            messages.push(pb::ReadingMessage { engine_id: "g-1".into(), cycle: 99, reading: Some(nan) });
-            messages.push(pb::ReadingMessage { engine_id: "g-2".into(), cycle: 1, reading: Some(convert::proto_reading(&history[5])) });
-            messages.push(pb::ReadingMessage { engine_id: String::new(), cycle: 1, reading: Some(convert::proto_reading(&history[5])) });
+            messages.push(pb::ReadingMessage {
+                engine_id: "g-1".into(),
+                cycle: 99,
+                reading: Some(nan),
+            });
+            messages.push(pb::ReadingMessage {
+                engine_id: "g-2".into(),
+                cycle: 1,
+                reading: Some(convert::proto_reading(&history[5])),
+            });
+            messages.push(pb::ReadingMessage {
+                engine_id: String::new(),
+                cycle: 1,
+                reading: Some(convert::proto_reading(&history[5])),
+            });
         }
     }
-    let expected: Vec<(String, u64)> = messages.iter().map(|m| (m.engine_id.clone(), m.cycle)).collect();
+    let expected: Vec<(String, u64)> = messages
+        .iter()
+        .map(|m| (m.engine_id.clone(), m.cycle))
+        .collect();
     let mut acks = client
         .stream_readings(tokio_stream::iter(messages))
         .await
@@ -198,14 +307,18 @@ async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
         .into_inner();
     assert_eq!(page.total, 2);
     let g1 = client
-        .get_engine(pb::GetEngineRequest { engine_id: "g-1".into() })
+        .get_engine(pb::GetEngineRequest {
+            engine_id: "g-1".into(),
+        })
         .await
         .expect("get")
         .into_inner();
     assert_eq!((g1.readings, g1.last_cycle), (30, Some(30)));
     assert_eq!(g1.latest.expect("latest").cycle, 30);
     let missing = client
-        .get_engine(pb::GetEngineRequest { engine_id: "nope".into() })
+        .get_engine(pb::GetEngineRequest {
+            engine_id: "nope".into(),
+        })
         .await
         .expect_err("unknown engine");
     assert_eq!(missing.code(), tonic::Code::NotFound);

@@ -67,8 +67,9 @@ impl Predictor {
             return Staged::Done(Err(e));
         }
         let cache = &self.inner.cache;
-        let digest = (use_cache && cache.enabled() && (1..=MAX_READINGS).contains(&req.readings.len()))
-            .then(|| digest_readings(&req.readings));
+        let digest =
+            (use_cache && cache.enabled() && (1..=MAX_READINGS).contains(&req.readings.len()))
+                .then(|| digest_readings(&req.readings));
         if let Some(d) = &digest
             && let Some(mut hit) = cache.get(&cache_key(&req.engine_id, &snap.version, d))
         {
@@ -183,13 +184,15 @@ impl Predictor {
                     prediction.timing.total_us = micros(start.elapsed());
                     return Ok(prediction);
                 }
-                Outcome::Stale => match self.stage(&self.serving()?, req, start, digest.is_some()) {
-                    Staged::Done(result) => return result,
-                    Staged::Queued(job, rx, d) => {
-                        (reply, digest) = (rx, d);
-                        self.resubmit(job).await;
+                Outcome::Stale => {
+                    match self.stage(&self.serving()?, req, start, digest.is_some()) {
+                        Staged::Done(result) => return result,
+                        Staged::Queued(job, rx, d) => {
+                            (reply, digest) = (rx, d);
+                            self.resubmit(job).await;
+                        }
                     }
-                },
+                }
             }
         }
         Err(PredictError::Internal(

@@ -112,7 +112,10 @@ impl Store {
             .await?
         {
             let id: String = row.try_get("engine_id")?;
-            let meta = parse_meta(&row.try_get::<String, _>("tags")?, &row.try_get::<String, _>("labels")?);
+            let meta = parse_meta(
+                &row.try_get::<String, _>("tags")?,
+                &row.try_get::<String, _>("labels")?,
+            );
             engines.insert(
                 id,
                 StoredEngine {

@@ -61,7 +61,11 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Result<(), FleetError> {
         &engines,
         |q, (id, meta, ms)| {
             let (tags, labels) = meta_json(meta);
-            q.bind(id.clone()).bind(tags).bind(labels).bind(*ms).bind(*ms)
+            q.bind(id.clone())
+                .bind(tags)
+                .bind(labels)
+                .bind(*ms)
+                .bind(*ms)
         },
     )
     .await?;
@@ -193,7 +197,12 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_across_rows() {
         assert_eq!(
-            multi_row_sql("INSERT INTO t (a, b) VALUES ", 2, 2, " ON CONFLICT DO NOTHING"),
+            multi_row_sql(
+                "INSERT INTO t (a, b) VALUES ",
+                2,
+                2,
+                " ON CONFLICT DO NOTHING"
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
         );
     }

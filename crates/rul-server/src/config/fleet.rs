@@ -28,7 +28,10 @@ impl FleetArgs {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let url = self.database_url.as_str();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             problems.push(format!(
                 "DATABASE_URL must start with sqlite:, postgres:// or postgresql://, got {:?}",
                 redacted_url(url)

@@ -17,13 +17,14 @@ use crate::input;
 const STREAM_IN_FLIGHT: usize = 256;
 
 /// The answer stream of StreamReadings.
-pub type AckStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReadingAck, Status>> + Send>>;
+pub type AckStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReadingAck, Status>> + Send>>;
 
 impl PredictionApi {
     fn fleet(&self) -> Result<&Fleet, Status> {
-        self.fleet.as_ref().ok_or_else(|| {
-            Status::unavailable("fleet state is not enabled on this server")
-        })
+        self.fleet
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("fleet state is not enabled on this server"))
     }
 
     /// Folds each message into its engine's state and answers every message, in order; a bad message gets an
@@ -60,7 +61,10 @@ impl PredictionApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    pub(super) fn list(&self, request: &pb::ListEnginesRequest) -> Result<pb::ListEnginesResponse, Status> {
+    pub(super) fn list(
+        &self,
+        request: &pb::ListEnginesRequest,
+    ) -> Result<pb::ListEnginesResponse, Status> {
         let sort = match request.sort.as_str() {
             "" | "lower_bound" => SortKey::LowerBound,
             "rul" => SortKey::Rul,
@@ -76,7 +80,11 @@ impl PredictionApi {
             tag: (!request.tag.is_empty()).then(|| request.tag.clone()),
             sort,
             offset: request.offset as usize,
-            limit: if request.limit == 0 { 100 } else { (request.limit as usize).min(1000) },
+            limit: if request.limit == 0 {
+                100
+            } else {
+                (request.limit as usize).min(1000)
+            },
         };
         let page = self.fleet()?.list(&query);
         Ok(pb::ListEnginesResponse {
@@ -95,15 +103,27 @@ impl PredictionApi {
 }
 
 /// Queues one message on its engine now (so arrival order is application order) and answers it when done.
-fn ingest(fleet: &Fleet, message: pb::ReadingMessage) -> impl Future<Output = pb::ReadingAck> + Send + use<> {
+fn ingest(
+    fleet: &Fleet,
+    message: pb::ReadingMessage,
+) -> impl Future<Output = pb::ReadingAck> + Send + use<> {
     let engine_id = message.engine_id.clone();
     let cycle = message.cycle;
-    let raw = message.reading.as_ref().map(convert::raw_reading).unwrap_or_default();
+    let raw = message
+        .reading
+        .as_ref()
+        .map(convert::raw_reading)
+        .unwrap_or_default();
     let queued = input::to_reading(&raw)
         .map_err(|v| {
-            rul_fleet::FleetError::Predict(rul_core::PredictError::Validation(rul_data::ValidationError {
-                violations: vec![rul_data::Violation { reading: Some(0), ..v }],
-            }))
+            rul_fleet::FleetError::Predict(rul_core::PredictError::Validation(
+                rul_data::ValidationError {
+                    violations: vec![rul_data::Violation {
+                        reading: Some(0),
+                        ..v
+                    }],
+                },
+            ))
         })
         .map(|reading| fleet.ingest(engine_id.clone(), vec![(cycle, reading)]));
     async move {
@@ -127,7 +147,11 @@ fn ingest(fleet: &Fleet, message: pb::ReadingMessage) -> impl Future<Output = pb
                     .as_ref()
                     .map(|p| pb::reading_ack::Result::Prediction(tracked(p)));
             }
-            Err(e) => ack.result = Some(pb::reading_ack::Result::Error(convert::fleet_item_error(&e))),
+            Err(e) => {
+                ack.result = Some(pb::reading_ack::Result::Error(convert::fleet_item_error(
+                    &e,
+                )))
+            }
         }
         ack
     }

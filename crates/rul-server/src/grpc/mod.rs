@@ -193,7 +193,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = request.uri().path();
-        if !path.starts_with(&format!("/{SERVICE_NAME}/")) || STREAMING_METHODS.iter().any(|m| path.ends_with(m)) {
+        if !path.starts_with(&format!("/{SERVICE_NAME}/"))
+            || STREAMING_METHODS.iter().any(|m| path.ends_with(m))
+        {
             return Box::pin(inner.call(request));
         }
         let Ok(permit) = self.limiter.clone().try_acquire_owned() else {

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rul_fleet::{EngineMeta, EngineView, Fleet, IngestReport, ListQuery, SortKey, TrackedPrediction};
+use rul_fleet::{
+    EngineMeta, EngineView, Fleet, IngestReport, ListQuery, SortKey, TrackedPrediction,
+};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -41,7 +43,8 @@ impl<'de> Deserialize<'de> for CycleReadingBody {
         let cycle = cycle
             .as_u64()
             .ok_or_else(|| D::Error::custom("cycle must be a non-negative integer"))?;
-        let reading = SensorReadingBody::deserialize(Value::Object(map)).map_err(D::Error::custom)?;
+        let reading =
+            SensorReadingBody::deserialize(Value::Object(map)).map_err(D::Error::custom)?;
         Ok(CycleReadingBody { cycle, reading })
     }
 }
@@ -461,7 +464,10 @@ pub async fn predictions(
     let Query(range) = params.map_err(query_error)?;
     let fleet = known(&state, &engine_id)?;
     let (from, to, limit) = bounds(&range);
-    let rows = fleet.store().predictions(&engine_id, from, to, limit).await?;
+    let rows = fleet
+        .store()
+        .predictions(&engine_id, from, to, limit)
+        .await?;
     Ok(Json(TrajectoryBody {
         engine_id,
         predictions: rows.iter().map(TrackedBody::from).collect(),
@@ -496,7 +502,11 @@ pub async fn readings(
             .into_iter()
             .map(|r| StoredReadingBody {
                 cycle: r.cycle,
-                values: r.values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                values: r
+                    .values
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
             })
             .collect(),
     }))

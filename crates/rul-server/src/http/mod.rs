@@ -90,7 +90,10 @@ pub fn http_router(state: AppState) -> Router {
         .route("/predict", post(predict::predict))
         .route("/predict/batch", post(predict::predict_batch))
         .route("/admin/reload", post(admin::reload))
-        .route("/engines/{engine_id}/readings", post(fleet::ingest).get(fleet::readings));
+        .route(
+            "/engines/{engine_id}/readings",
+            post(fleet::ingest).get(fleet::readings),
+        );
     if state.sagemaker_container {
         limited = limited.route(
             "/invocations",
@@ -113,7 +116,9 @@ pub fn http_router(state: AppState) -> Router {
         .route("/engines", get(fleet::list))
         .route(
             "/engines/{engine_id}",
-            get(fleet::engine).put(fleet::register).delete(fleet::delete),
+            get(fleet::engine)
+                .put(fleet::register)
+                .delete(fleet::delete),
         )
         .route("/engines/{engine_id}/predictions", get(fleet::predictions))
         .merge(limited)
