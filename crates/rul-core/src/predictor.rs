@@ -212,6 +212,7 @@ impl Predictor {
             calibration: s.calibration.clone(),
             ceiling: s.preprocessor.config().ceiling,
             window: s.preprocessor.window(),
+            sensors: s.preprocessor.config().sensors.clone(),
         })
     }
 

@@ -189,4 +189,6 @@ pub struct ServingModel {
     pub ceiling: f64,
     /// Window length in cycles.
     pub window: usize,
+    /// Sensor names the model takes (others must not be sent to it).
+    pub sensors: Vec<String>,
 }

@@ -198,7 +198,7 @@ impl Fleet {
                 readings: recent
                     .iter()
                     .skip(skip)
-                    .map(CycleReading::to_reading)
+                    .map(|r| r.to_reading_for(&model.sensors))
                     .collect(),
             });
         }

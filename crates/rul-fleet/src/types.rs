@@ -70,12 +70,17 @@ impl CycleReading {
         Ok(CycleReading { cycle, values })
     }
 
-    /// The named form the prediction core takes.
+    /// The named form the prediction core takes, with every sensor sent.
     pub fn to_reading(&self) -> Reading {
+        self.to_reading_for(&SENSOR_NAMES.map(String::from))
+    }
+
+    /// The named form with only `inputs` (the model's sensors): engines may report more than a model uses.
+    pub fn to_reading_for(&self, inputs: &[String]) -> Reading {
         let sensors = SENSOR_NAMES
             .iter()
             .zip(&self.values)
-            .filter(|(_, v)| !v.is_nan())
+            .filter(|(n, v)| !v.is_nan() && inputs.iter().any(|i| i == *n))
             .map(|(n, v)| (n.to_string(), *v))
             .collect();
         let s = &self.values[SENSOR_NAMES.len()..];

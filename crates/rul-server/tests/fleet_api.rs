@@ -182,8 +182,14 @@ async fn rest_ingest_list_history_and_delete() {
     let (status, page) = call(&router, "GET", "/engines", None, false).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["total"], 2);
-    // e-2 is near the end of its life: most urgent first.
-    assert_eq!(page["engines"][0]["engine_id"], "e-2");
+    // Most urgent first: ordered by the tracked interval's lower bound.
+    let lowers: Vec<f64> = page["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["latest"]["lower"].as_f64().unwrap())
+        .collect();
+    assert!(lowers.windows(2).all(|w| w[0] <= w[1]), "{lowers:?}");
     let (_, tagged) = call(&router, "GET", "/engines?tag=wing-left", None, false).await;
     assert_eq!(tagged["total"], 1);
     let (status, _) = call(&router, "GET", "/engines?limit=abc", None, false).await;

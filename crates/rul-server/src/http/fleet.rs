@@ -58,6 +58,7 @@ impl PartialSchema for CycleReadingBody {
                 .schema_type(Type::Integer)
                 .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
                 .minimum(Some(1))
+                .maximum(Some(i64::MAX))
                 .description(Some("Flight cycle number (>= 1, increasing per engine)."));
             object.properties.insert("cycle".into(), cycle.into());
             object.required.insert(0, "cycle".into());
@@ -278,7 +279,7 @@ pub struct ListParams {
     /// Order: lower_bound (most urgent first, the default), rul or engine_id.
     pub sort: Option<SortParam>,
     /// Engines to skip.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1e18)]
     pub offset: Option<usize>,
     /// Engines per page, 1..=1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -302,10 +303,10 @@ pub enum SortParam {
 #[into_params(parameter_in = Query)]
 pub struct RangeParams {
     /// First cycle (inclusive).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1e18)]
     pub from_cycle: Option<u64>,
     /// Last cycle (inclusive).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1e18)]
     pub to_cycle: Option<u64>,
     /// Rows to return, 1..=10000 (default 1000).
     #[param(minimum = 1, maximum = 10000)]
