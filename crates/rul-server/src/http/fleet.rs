@@ -40,8 +40,15 @@ impl<'de> Deserialize<'de> for CycleReadingBody {
         let cycle = map
             .remove("cycle")
             .ok_or_else(|| D::Error::missing_field("cycle"))?;
+        // JSON Schema's integer includes 3.0: accept integral floats too.
         let cycle = cycle
             .as_u64()
+            .or_else(|| {
+                cycle
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=9.2e18).contains(f))
+                    .map(|f| f as u64)
+            })
             .ok_or_else(|| D::Error::custom("cycle must be a non-negative integer"))?;
         let reading =
             SensorReadingBody::deserialize(Value::Object(map)).map_err(D::Error::custom)?;
@@ -407,6 +414,10 @@ pub async fn list(
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EnginesBody>, ApiError> {
     let Query(params) = params.map_err(query_error)?;
+    let bad_limit = params.limit.is_some_and(|l| !(1..=1000).contains(&l));
+    if bad_limit || params.offset.is_some_and(|o| o as u64 > MAX_QUERY_NUMBER) {
+        return Err(too_large());
+    }
     let query = ListQuery {
         tag: params.tag,
         sort: match params.sort {
@@ -464,7 +475,7 @@ pub async fn predictions(
 ) -> Result<Json<TrajectoryBody>, ApiError> {
     let Query(range) = params.map_err(query_error)?;
     let fleet = known(&state, &engine_id)?;
-    let (from, to, limit) = bounds(&range);
+    let (from, to, limit) = bounds(&range)?;
     let rows = fleet
         .store()
         .predictions(&engine_id, from, to, limit)
@@ -495,7 +506,7 @@ pub async fn readings(
 ) -> Result<Json<ReadingsHistoryBody>, ApiError> {
     let Query(range) = params.map_err(query_error)?;
     let fleet = known(&state, &engine_id)?;
-    let (from, to, limit) = bounds(&range);
+    let (from, to, limit) = bounds(&range)?;
     let rows = fleet.store().readings(&engine_id, from, to, limit).await?;
     Ok(Json(ReadingsHistoryBody {
         engine_id,
@@ -547,11 +558,29 @@ fn known<'a>(state: &'a AppState, engine_id: &str) -> Result<&'a Fleet, ApiError
     }
 }
 
-fn bounds(range: &RangeParams) -> (u64, u64, usize) {
-    (
-        range.from_cycle.unwrap_or(0),
-        range.to_cycle.unwrap_or(u64::MAX),
-        range.limit.unwrap_or(1000).clamp(1, 10_000),
+/// Largest cycle or offset a query may name (the schema's maximum).
+const MAX_QUERY_NUMBER: u64 = 1_000_000_000_000_000_000;
+
+fn bounds(range: &RangeParams) -> Result<(u64, u64, usize), ApiError> {
+    let from = range.from_cycle.unwrap_or(0);
+    let to = range.to_cycle.unwrap_or(MAX_QUERY_NUMBER);
+    if from > MAX_QUERY_NUMBER || to > MAX_QUERY_NUMBER {
+        return Err(too_large());
+    }
+    let limit = range.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(too_large());
+    }
+    Ok((from, to, limit))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!(
+            "query numbers out of range: limit 1..=1000 (engines) or 1..=10000 (history), cycles and offset at most {MAX_QUERY_NUMBER}"
+        ),
     )
 }
 
