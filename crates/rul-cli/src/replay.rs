@@ -42,6 +42,13 @@ pub struct ReplayArgs {
     /// Replay only the first N engines.
     #[arg(long)]
     engines: Option<usize>,
+    /// Replay each engine this many times as distinct engines (copy k has unit number `unit + 1000·k`), to
+    /// load a large fleet.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    copies: u32,
+    /// Keep only each engine's first N cycles.
+    #[arg(long)]
+    cycles: Option<usize>,
     /// Engine id prefix (default "<subset>-<split>-"); ids end in the 3-digit unit number.
     #[arg(long)]
     prefix: Option<String>,
@@ -64,6 +71,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     };
     if let Some(n) = args.engines {
         engines.truncate(n);
+    }
+    if let Some(n) = args.cycles {
+        engines.iter_mut().for_each(|e| e.cycles.truncate(n));
+    }
+    let originals = engines.clone();
+    for k in 1..args.copies {
+        engines.extend(originals.iter().map(|e| rul_data::Engine {
+            unit: e.unit + 1000 * k,
+            cycles: e.cycles.clone(),
+        }));
     }
     let rate = match args.rate.as_str() {
         "max" => None,

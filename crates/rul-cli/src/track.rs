@@ -1,4 +1,4 @@
-//! `rul track`: choose the RUL tracker's parameters on a model's validation engines and measure raw vs tracked
+//! `rul track`: choose the RUL tracker's parameters on a model's held-out (validation and calibration) engines and measure raw vs tracked
 //! answers on the official test engines replayed from their first cycle.
 
 use std::path::PathBuf;
@@ -17,12 +17,16 @@ pub struct TrackArgs {
     /// C-MAPSS directory (default $CMAPSS_DIR, else data/cmapss).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Score the service's default tracker parameters instead of tuning new ones.
+    /// Score the parameters the service would use for this model (its `tracker.json`, else the defaults)
+    /// instead of tuning new ones.
     #[arg(long)]
     defaults: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Store the chosen parameters beside the model (`tracker.json`), where `rul serve` reads them.
+    #[arg(long, conflicts_with = "defaults")]
+    write: bool,
 }
 
 pub fn run(args: TrackArgs) -> anyhow::Result<()> {
@@ -39,21 +43,34 @@ pub fn run(args: TrackArgs) -> anyhow::Result<()> {
     let level = calibration.level();
     let make = |c: TrackerConfig| Tracker::new(c, calibration.clone(), ceiling);
 
-    let zeros = vec![0.0; split.val_engines.len()];
-    let validation = trajectories(&artifact, &split.val_engines, &zeros)?;
+    // Every held-out run-to-failure engine: validation and calibration (never trained on, never the test set).
+    let held_out: Vec<_> = split
+        .val_engines
+        .iter()
+        .chain(&split.cal_engines)
+        .cloned()
+        .collect();
+    let zeros = vec![0.0; held_out.len()];
+    let validation = trajectories(&artifact, &held_out, &zeros)?;
     let test = trajectories(&artifact, &data.test, &data.test_rul)?;
     let (config, val_report) = if args.defaults {
-        let c = TrackerConfig::default();
+        let c = TrackerConfig::for_model_dir(&args.model)?;
         (c, score(&make(c), &validation, ceiling, horizon))
     } else {
         tune(make, &validation, ceiling, horizon, level)
     };
     let test_report = score(&make(config), &test, ceiling, horizon);
+    if args.write {
+        let path = args.model.join(rul_fleet::TRACKER_FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(&config)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
     let out = serde_json::json!({
         "model": artifact.version(),
         "subset": spec.subset.to_string(),
         "tracker": config,
-        "validation_engines": val_report,
+        "held_out_engines": val_report,
         "test_engines": test_report,
     });
     if args.json {
@@ -66,11 +83,11 @@ pub fn run(args: TrackArgs) -> anyhow::Result<()> {
         spec.subset,
         config
     );
-    for (name, r) in [("validation", &val_report), ("test", &test_report)] {
+    for (name, r) in [("held-out", &val_report), ("test", &test_report)] {
         println!(
             "{name:>10}: {} engines | last cycle RMSE raw {:.2} -> tracked {:.2} (capped {:.2} -> {:.2}), \
-             PHM08 {:.0} -> {:.0} | consistency {:.1}% -> {:.1}% | all-cycle RMSE {:.2} -> {:.2} | \
-             coverage {:.1}% (width {:.1}) -> {:.1}% (width {:.1})",
+             PHM08 {:.0} -> {:.0} | consistency {:.1}% -> {:.1}% | all-cycle RMSE {:.2} -> {:.2} \
+             (raw truth <= ceiling {:.2} -> {:.2}) | coverage {:.1}% (width {:.1}) -> {:.1}% (width {:.1})",
             r.engines,
             r.last_raw.rmse,
             r.last_tracked.rmse,
@@ -82,6 +99,8 @@ pub fn run(args: TrackArgs) -> anyhow::Result<()> {
             100.0 * r.consistency_tracked,
             r.all_rmse_raw,
             r.all_rmse_tracked,
+            r.resolved_rmse_raw,
+            r.resolved_rmse_tracked,
             100.0 * r.coverage_raw,
             r.width_raw,
             100.0 * r.coverage_tracked,

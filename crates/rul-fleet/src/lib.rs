@@ -23,7 +23,7 @@ mod types;
 pub use error::FleetError;
 pub use fleet::{Fleet, FleetConfig, FleetEvent};
 pub use store::Store;
-pub use tracker::{TrackState, Tracked, Tracker, TrackerConfig};
+pub use tracker::{TRACKER_FILE, TrackState, Tracked, Tracker, TrackerConfig, TrackerFileError};
 pub use types::{
     CycleReading, EngineMeta, EnginePage, EngineView, Gap, IngestReport, ListQuery,
     MAX_READINGS_PER_MESSAGE, MAX_TAG_CHARS, MAX_TAGS, SortKey, StoredReading, TrackedPrediction,

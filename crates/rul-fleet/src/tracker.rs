@@ -1,82 +1,142 @@
 //! RUL tracking: a one-state Kalman filter that fuses each cycle's model estimate with what is known between
 //! cycles — the remaining life falls by one per cycle.
 //!
-//! - Predict: `x⁻ = x − ρΔ`, `P⁻ = P + qΔ` (Δ = cycles since the last reading, so gaps are handled); the fall
-//!   rate `ρ` is 1, fading to 0 over a `knee` below the label ceiling, where the capped RUL the model learned
-//!   stays flat while the engine is healthy.
-//! - Measure: `z` = the model's estimate with variance `R(z) = s · σ(z)²`, where `σ(z)` is read off the model's
-//!   own conformal interval at `z` (width / 2·z₀ of the level), so noisier regions of the model get less weight.
-//! - Ceiling: the model cannot say more than "at least the label ceiling". An estimate within `saturation_margin`
-//!   of the ceiling is censored: it only says the truth is at least about `z`, so the track is projected onto
-//!   `x ≥ z` (never pulled down by it); other estimates get the usual update.
-//! - Interval: the model's interval shape at the tracked value, scaled by `interval_scale · √(P/R)` — how much the
-//!   track has narrowed relative to one raw estimate.
+//! - Predict: `x⁻ = x − ρΔ`, `P⁻ = P + qΔ` (Δ = cycles since the last reading, so gaps are handled). The fall
+//!   rate `ρ` is 1; with a `knee` it fades to 0 just below the label ceiling, where the capped RUL the model
+//!   learned stays flat while the engine is healthy.
+//! - Measure: the model's estimate `z`, or with `debias` the middle of the model's calibrated interval at `z`
+//!   (the calibration engines' truth given that estimate: above the ceiling the model only says "at least", and
+//!   its interval knows how much more to expect). Variance `R(z) = s · σ(z)²`, with `σ(z)` read off the conformal
+//!   interval's width at `z`, so noisier regions of the model get less weight.
+//! - Ceiling (`saturation_margin` > 0): an estimate that close to the ceiling is censored — it only says the
+//!   truth is at least about `z` — so the track is projected onto `x ≥ z` instead of being pulled down.
+//! - Steadiness: one cycle's correction is limited to `max_correction` cycles per cycle elapsed, so a single
+//!   outlying estimate moves the answer by at most that much (a prediction that jumps is useless to a planner).
+//! - Interval: the model's calibrated interval at the tracked value, its sides scaled by `interval_scale` (chosen
+//!   for nominal coverage on held-out engines). Not narrowed by the filter's variance: consecutive estimates share
+//!   most of their window, so their errors are strongly correlated and `P` would overstate the certainty.
 //!
-//! `q`, `s`, the margin and the interval scale are chosen on validation engines (never the test set) by
-//! `rul track`; the defaults below are those choices.
+//! The parameters are chosen per model on its held-out engines (validation and calibration, never the test set) by `rul track --write`,
+//! which stores them beside the model as `tracker.json`; the defaults below are FD001's choice.
+
+use std::path::Path;
 
 use rul_model::Calibration;
 use serde::{Deserialize, Serialize};
 
+/// File beside a model's artifact holding the tracker parameters chosen for it.
+pub const TRACKER_FILE: &str = "tracker.json";
+
 /// Filter parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Process noise variance added per cycle (cycles²): how fast the degradation rate may wander.
     pub process_var: f64,
     /// Multiplier on the calibration-derived measurement variance (consecutive estimates share most of their
     /// window, so their errors are correlated and each is worth less than an independent one).
     pub measurement_scale: f64,
-    /// Estimates this close to the label ceiling are treated as censored ("at least").
+    /// Estimates this close to the label ceiling are treated as censored ("at least"); 0 = never.
     pub saturation_margin: f64,
     /// Multiplier on the narrowed interval so it keeps its nominal coverage on validation engines.
     pub interval_scale: f64,
     /// Width (cycles) of the knee below the label ceiling over which the assumed fall per cycle fades from 1 to
-    /// 0: estimates near the ceiling mean "healthy", where the capped RUL the model learned does not fall.
-    /// 0 = always one cycle per cycle.
-    #[serde(default)]
+    /// 0; 0 = always one cycle per cycle.
     pub knee: f64,
+    /// Largest correction of the track per elapsed cycle (cycles); 0 = unlimited.
+    pub max_correction: f64,
+    /// Measure with the middle of the model's calibrated interval rather than its point estimate.
+    pub debias: bool,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
         // Chosen on FD001's validation engines by `rul track --model models/fd001` (see the README).
         TrackerConfig {
-            process_var: 0.3,
-            measurement_scale: 32.0,
-            saturation_margin: 2.0,
-            interval_scale: 6.0,
-            knee: 25.0,
+            process_var: 100.0,
+            measurement_scale: 4.0,
+            saturation_margin: 0.0,
+            interval_scale: 1.1,
+            knee: 0.0,
+            max_correction: 2.0,
+            debias: false,
         }
     }
 }
 
+/// Why a tracker file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerFileError {
+    /// The file exists but could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a valid tracker configuration.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
 impl TrackerConfig {
+    /// The parameters stored beside the model in `dir` (`tracker.json`), or the defaults when there are none.
+    pub fn for_model_dir(dir: &Path) -> Result<TrackerConfig, TrackerFileError> {
+        let path = dir.join(TRACKER_FILE);
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(TrackerConfig::default());
+            }
+            Err(source) => {
+                return Err(TrackerFileError::Read {
+                    path: shown,
+                    source,
+                });
+            }
+        };
+        let config: TrackerConfig =
+            serde_json::from_str(&text).map_err(|e| TrackerFileError::Invalid {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        config
+            .validate()
+            .map_err(|reason| TrackerFileError::Invalid {
+                path: shown,
+                reason,
+            })?;
+        Ok(config)
+    }
+
     /// Checks that every parameter is finite and in range.
     pub fn validate(&self) -> Result<(), String> {
-        let ok = |v: f64| v.is_finite() && v >= 0.0;
-        if !(ok(self.process_var) && self.process_var > 0.0) {
-            return Err(format!("process_var must be > 0, got {}", self.process_var));
+        let positive = [
+            ("process_var", self.process_var),
+            ("measurement_scale", self.measurement_scale),
+            ("interval_scale", self.interval_scale),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be > 0, got {v}"));
+            }
         }
-        if !(ok(self.measurement_scale) && self.measurement_scale > 0.0) {
-            return Err(format!(
-                "measurement_scale must be > 0, got {}",
-                self.measurement_scale
-            ));
-        }
-        if !ok(self.knee) {
-            return Err(format!("knee must be >= 0, got {}", self.knee));
-        }
-        if !ok(self.saturation_margin) {
-            return Err(format!(
-                "saturation_margin must be >= 0, got {}",
-                self.saturation_margin
-            ));
-        }
-        if !(ok(self.interval_scale) && self.interval_scale > 0.0) {
-            return Err(format!(
-                "interval_scale must be > 0, got {}",
-                self.interval_scale
-            ));
+        let non_negative = [
+            ("saturation_margin", self.saturation_margin),
+            ("knee", self.knee),
+            ("max_correction", self.max_correction),
+        ];
+        for (name, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be >= 0, got {v}"));
+            }
         }
         Ok(())
     }
@@ -137,11 +197,26 @@ impl Tracker {
         self.calibration.interval(z)
     }
 
+    /// Half-width of the model's interval at `z`, at least one cycle.
+    fn half_width(&self, z: f64) -> f64 {
+        let (lo, hi) = self.calibration.interval(z);
+        ((hi - lo) / 2.0).max(1.0)
+    }
+
     /// Measurement variance of a model estimate `z`.
     fn measurement_var(&self, z: f64) -> f64 {
-        let (lo, hi) = self.calibration.interval(z);
-        let sigma = ((hi - lo) / (2.0 * self.z0)).max(1.0);
+        let sigma = self.half_width(z) / self.z0;
         self.config.measurement_scale * sigma * sigma
+    }
+
+    /// What the estimate `z` says about the remaining life.
+    fn measurement(&self, z: f64) -> f64 {
+        if self.config.debias {
+            let (lo, hi) = self.calibration.interval(z);
+            ((lo + hi) / 2.0).max(0.0)
+        } else {
+            z
+        }
     }
 
     /// Folds the model's estimate `z` at `cycle` into `previous` (None = the engine's first reading).
@@ -149,10 +224,11 @@ impl Tracker {
     pub fn update(&self, previous: Option<TrackState>, cycle: u64, z: f64) -> Tracked {
         let z = if z.is_finite() { z.max(0.0) } else { 0.0 };
         let r = self.measurement_var(z);
+        let m = self.measurement(z);
         let state = match previous {
             None => TrackState {
                 cycle,
-                mean: z,
+                mean: m,
                 var: r,
             },
             Some(prev) => {
@@ -162,33 +238,40 @@ impl Tracker {
                 } else {
                     1.0
                 };
-                let mean = prev.mean - rate * dt;
+                let predicted = prev.mean - rate * dt;
                 let var = prev.var + self.config.process_var * dt;
-                if z >= self.ceiling - self.config.saturation_margin {
-                    // Censored: the truth is at least about z, so the track is projected onto that half-line.
-                    TrackState {
-                        cycle,
-                        mean: mean.max(z),
-                        var,
-                    }
+                let censored = self.config.saturation_margin > 0.0
+                    && z >= self.ceiling - self.config.saturation_margin;
+                let (correction, var) = if censored {
+                    // The truth is at least about z: project onto that half-line, never pull down.
+                    ((m - predicted).max(0.0), var)
                 } else {
                     let gain = var / (var + r);
-                    TrackState {
-                        cycle,
-                        mean: mean + gain * (z - mean),
-                        var: (1.0 - gain) * var,
-                    }
+                    (gain * (m - predicted), (1.0 - gain) * var)
+                };
+                let limit = self.config.max_correction * dt;
+                let correction = if limit > 0.0 {
+                    correction.clamp(-limit, limit)
+                } else {
+                    correction
+                };
+                TrackState {
+                    cycle,
+                    mean: predicted + correction,
+                    var,
                 }
             }
         };
         let rul = state.mean.max(0.0);
+        // The model's own calibrated interval at the tracked value, scaled: consecutive estimates' errors are
+        // strongly correlated (they share most of their window), so the filter's variance understates them.
         let (lo, hi) = self.calibration.interval(rul);
-        let shrink = self.config.interval_scale * (state.var / self.measurement_var(rul)).sqrt();
+        let scale = self.config.interval_scale;
         Tracked {
             state,
             rul,
-            lower: (rul - (rul - lo) * shrink).max(0.0),
-            upper: rul + (hi - rul) * shrink,
+            lower: (rul - (rul - lo).max(0.0) * scale).max(0.0),
+            upper: rul + (hi - rul).max(0.0) * scale,
         }
     }
 }
@@ -327,16 +410,87 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn intervals_contain_the_tracked_value_and_narrow_with_evidence() {
-        let t = tracker(TrackerConfig::default());
-        let first = t.update(None, 1, 80.0);
-        assert!(first.lower <= first.rul && first.rul <= first.upper);
-        let mut s = first;
+    fn intervals_are_the_model_interval_at_the_tracked_value_scaled() {
+        let t = tracker(TrackerConfig {
+            interval_scale: 2.0,
+            ..TrackerConfig::default()
+        });
+        let mut s = t.update(None, 1, 80.0);
         for cycle in 2..=30 {
             s = t.update(Some(s.state), cycle, 81.0 - cycle as f64);
             assert!(s.lower <= s.rul && s.rul <= s.upper);
+            // flat_calibration: ±16.45 around any estimate, doubled.
+            assert!((s.upper - s.rul - 32.9).abs() < 1e-9, "{s:?}");
+            assert!(
+                (s.rul - s.lower - 32.9).abs() < 1e-9 || s.lower == 0.0,
+                "{s:?}"
+            );
         }
-        assert!(s.upper - s.lower < first.upper - first.lower);
+    }
+
+    #[test]
+    fn one_outlier_moves_the_track_by_at_most_the_correction_limit() {
+        let config = TrackerConfig {
+            process_var: 3.0,
+            measurement_scale: 1.0,
+            saturation_margin: 0.0,
+            knee: 0.0,
+            max_correction: 3.0,
+            ..TrackerConfig::default()
+        };
+        let t = tracker(config);
+        let first = t.update(None, 1, 80.0);
+        let jumped = t.update(Some(first.state), 2, 20.0);
+        assert!((jumped.rul - (79.0 - 3.0)).abs() < 1e-9, "{}", jumped.rul);
+        // A gap of 4 cycles allows 4 times the correction.
+        let later = t.update(Some(jumped.state), 6, 200.0);
+        assert!((later.rul - (72.0 + 12.0)).abs() < 1e-9, "{}", later.rul);
+        let unlimited = tracker(TrackerConfig {
+            max_correction: 0.0,
+            ..config
+        });
+        assert!(unlimited.update(Some(first.state), 2, 20.0).rul < 60.0);
+    }
+
+    #[test]
+    fn debiased_measurements_use_the_middle_of_the_calibrated_interval() {
+        let bin = serde_json::json!({"pred_min": 0.0, "pred_max": 125.0, "center": 60.0, "count": 1000,
+            "q_lo": -10.0, "q_hi": 30.0, "confidence": 0.8});
+        let calibration: Calibration = serde_json::from_value(serde_json::json!({"format_version": 1,
+            "level": 0.9, "tolerance": 15.0, "truth_horizon": 200.0, "bins": [bin.clone()], "global": bin}))
+        .unwrap();
+        let config = TrackerConfig {
+            debias: true,
+            ..TrackerConfig::default()
+        };
+        let t = Tracker::new(config, calibration, 125.0);
+        assert!((t.update(None, 1, 100.0).rul - 110.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tracker_files_are_read_validated_and_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            TrackerConfig::for_model_dir(dir.path()).unwrap(),
+            TrackerConfig::default()
+        );
+        let chosen = TrackerConfig {
+            process_var: 0.1,
+            debias: true,
+            ..TrackerConfig::default()
+        };
+        let path = dir.path().join(TRACKER_FILE);
+        std::fs::write(&path, serde_json::to_string(&chosen).unwrap()).unwrap();
+        assert_eq!(TrackerConfig::for_model_dir(dir.path()).unwrap(), chosen);
+        std::fs::write(&path, r#"{"process_var": -1}"#).unwrap();
+        let err = TrackerConfig::for_model_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, TrackerFileError::Invalid { .. }), "{err}");
+        let negative = TrackerConfig {
+            max_correction: -1.0,
+            ..TrackerConfig::default()
+        };
+        std::fs::write(&path, serde_json::to_string(&negative).unwrap()).unwrap();
+        assert!(TrackerConfig::for_model_dir(dir.path()).is_err());
     }
 
     #[test]

@@ -80,6 +80,12 @@ pub struct TrackingReport {
     pub all_rmse_raw: f64,
     /// Every cycle against capped truth: tracked RMSE.
     pub all_rmse_tracked: f64,
+    /// Every cycle whose raw truth is at most the label ceiling, against raw truth: raw model RMSE. The
+    /// tuning objective: the range the model resolves, where planners act, and where an engine stopped at any
+    /// cycle (as the test engines are) is scored.
+    pub resolved_rmse_raw: f64,
+    /// The same for the tracked answer.
+    pub resolved_rmse_tracked: f64,
     /// Share of consistent consecutive-cycle pairs: raw model.
     pub consistency_raw: f64,
     /// Share of consistent consecutive-cycle pairs: tracked.
@@ -112,6 +118,10 @@ pub fn score(
             let capped = truth.min(ceiling);
             acc.all_raw.push((z, capped));
             acc.all_tracked.push((out.rul, capped));
+            if truth <= ceiling {
+                acc.resolved_raw.push((z, truth));
+                acc.resolved_tracked.push((out.rul, truth));
+            }
             if let Some((pz, pr, pt)) = previous {
                 let dt = capped - pt;
                 acc.pairs += 1;
@@ -138,6 +148,8 @@ pub fn score(
 struct Accumulator {
     all_raw: Vec<(f64, f64)>,
     all_tracked: Vec<(f64, f64)>,
+    resolved_raw: Vec<(f64, f64)>,
+    resolved_tracked: Vec<(f64, f64)>,
     last: Vec<(f64, f64, f64)>,
     pairs: usize,
     consistent_raw: usize,
@@ -168,6 +180,8 @@ impl Accumulator {
             last_tracked_capped: PointMetrics::compute(&tracked, &capped),
             all_rmse_raw: rmse(&self.all_raw),
             all_rmse_tracked: rmse(&self.all_tracked),
+            resolved_rmse_raw: rmse(&self.resolved_raw),
+            resolved_rmse_tracked: rmse(&self.resolved_tracked),
             consistency_raw: self.consistent_raw as f64 / pairs,
             consistency_tracked: self.consistent_tracked as f64 / pairs,
             coverage_tracked: self.cover_tracked as f64 / n,
@@ -179,14 +193,42 @@ impl Accumulator {
 }
 
 /// The grid `tune` searches.
-const PROCESS_VAR: [f64; 6] = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0];
-const MEASUREMENT_SCALE: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
-const MARGIN: [f64; 3] = [2.0, 5.0, 10.0];
-const KNEE: [f64; 4] = [0.0, 10.0, 25.0, 50.0];
+const PROCESS_VAR: [f64; 7] = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+const MEASUREMENT_SCALE: [f64; 3] = [1.0, 4.0, 16.0];
+const MARGIN: [f64; 3] = [0.0, 2.0, 5.0];
+const KNEE: [f64; 3] = [0.0, 10.0, 25.0];
+const MAX_CORRECTION: [f64; 3] = [0.0, 2.0, 4.0];
+
+/// Every configuration of the grid (interval scale left at its default).
+fn grid() -> impl Iterator<Item = TrackerConfig> {
+    let mut all = Vec::new();
+    for process_var in PROCESS_VAR {
+        for measurement_scale in MEASUREMENT_SCALE {
+            for saturation_margin in MARGIN {
+                for knee in KNEE {
+                    for max_correction in MAX_CORRECTION {
+                        for debias in [false, true] {
+                            all.push(TrackerConfig {
+                                process_var,
+                                measurement_scale,
+                                saturation_margin,
+                                knee,
+                                max_correction,
+                                debias,
+                                ..TrackerConfig::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    all.into_iter()
+}
 
 /// Picks the filter on validation trajectories: among settings whose consistency is at least 99 %, the lowest
-/// all-cycle RMSE against capped truth (ties: the steadier); then the interval scale whose tracked interval
-/// covers the model's nominal level.
+/// RMSE against raw truth over the cycles whose truth is at most the ceiling; then the smallest interval scale whose tracked
+/// interval covers the model's nominal level.
 pub fn tune(
     make: impl Fn(TrackerConfig) -> Tracker,
     validation: &[Trajectory],
@@ -195,35 +237,22 @@ pub fn tune(
     level: f64,
 ) -> (TrackerConfig, TrackingReport) {
     let mut best: Option<(f64, TrackerConfig)> = None;
-    for &process_var in &PROCESS_VAR {
-        for &measurement_scale in &MEASUREMENT_SCALE {
-            for &saturation_margin in &MARGIN {
-                for &knee in &KNEE {
-                    let config = TrackerConfig {
-                        process_var,
-                        measurement_scale,
-                        saturation_margin,
-                        knee,
-                        ..TrackerConfig::default()
-                    };
-                    let r = score(&make(config), validation, ceiling, horizon);
-                    let penalty = if r.consistency_tracked >= 0.99 {
-                        0.0
-                    } else {
-                        1e6
-                    };
-                    let objective = r.all_rmse_tracked + penalty;
-                    if best.as_ref().is_none_or(|(b, _)| objective < *b) {
-                        best = Some((objective, config));
-                    }
-                }
-            }
+    for config in grid() {
+        let r = score(&make(config), validation, ceiling, horizon);
+        let penalty = if r.consistency_tracked >= 0.99 {
+            0.0
+        } else {
+            1e6
+        };
+        let objective = r.resolved_rmse_tracked + penalty;
+        if best.as_ref().is_none_or(|(b, _)| objective < *b) {
+            best = Some((objective, config));
         }
     }
     let mut config = best.map(|(_, c)| c).unwrap_or_default();
-    // Smallest interval scale (in steps of 0.1) that reaches the nominal coverage.
-    for step in 1..=60 {
-        config.interval_scale = f64::from(step) * 0.1;
+    // Smallest interval scale (in steps of 0.05) that reaches the nominal coverage.
+    for step in 1..=80 {
+        config.interval_scale = f64::from(step) * 0.05;
         if score(&make(config), validation, ceiling, horizon).coverage_tracked >= level {
             break;
         }
@@ -265,6 +294,8 @@ mod tests {
             saturation_margin: 5.0,
             interval_scale: 2.0,
             knee: 0.0,
+            max_correction: 0.0,
+            debias: false,
         };
         let t = Tracker::new(config, flat_calibration(), 125.0);
         let r = score(&t, &[noisy(150, 10.0), noisy(120, 30.0)], 125.0, 200.0);

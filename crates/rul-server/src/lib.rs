@@ -52,6 +52,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error(transparent)]
     Grpc(#[from] grpc::GrpcError),
+    /// The model's `tracker.json` could not be used.
+    #[error("tracker parameters: {0}")]
+    Tracker(#[from] rul_fleet::TrackerFileError),
     /// The fleet's history store could not be opened.
     #[error("history store {url}: {source}")]
     Store {
@@ -227,10 +230,14 @@ async fn open_fleet(
         url: config::redacted_url(url),
         source,
     };
+    let tracker =
+        rul_fleet::TrackerConfig::for_model_dir(&config.model_path).map_err(ServeError::Tracker)?;
+    tracing::info!(?tracker, "RUL tracker");
     let store = rul_fleet::Store::connect(url).await.map_err(failed)?;
-    let fleet = rul_fleet::Fleet::open(predictor.clone(), store, rul_fleet::FleetConfig::default())
-        .await
-        .map_err(failed)?;
+    let fleet =
+        rul_fleet::Fleet::open(predictor.clone(), store, rul_fleet::FleetConfig { tracker })
+            .await
+            .map_err(failed)?;
     Ok(Some(fleet))
 }
 
