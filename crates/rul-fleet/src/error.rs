@@ -19,6 +19,12 @@ pub enum FleetError {
     /// No such engine.
     #[error("engine not found")]
     NotFound,
+    /// No such alert.
+    #[error("alert not found")]
+    AlertNotFound,
+    /// The alert has cleared; it can no longer be acknowledged.
+    #[error("alert {0} has cleared")]
+    AlertCleared(String),
     /// The store failed; the detail is for logs only.
     #[error("store error: {0}")]
     Store(String),
@@ -30,7 +36,8 @@ impl FleetError {
         match self {
             FleetError::Predict(e) => e.kind(),
             FleetError::Conflict { .. } => "conflict",
-            FleetError::NotFound => "not_found",
+            FleetError::NotFound | FleetError::AlertNotFound => "not_found",
+            FleetError::AlertCleared(_) => "conflict",
             FleetError::Store(_) => "store",
         }
     }
@@ -41,6 +48,10 @@ impl FleetError {
             FleetError::Predict(e) => e.public_message(),
             FleetError::Conflict { message, .. } => message.clone(),
             FleetError::NotFound => "engine not found".into(),
+            FleetError::AlertNotFound => "alert not found".into(),
+            FleetError::AlertCleared(id) => {
+                format!("alert {id} has cleared; only active alerts can be acknowledged")
+            }
             FleetError::Store(_) => "the history store is unavailable".into(),
         }
     }

@@ -8,6 +8,7 @@ use rul_core::{PredictError, PredictRequest, Prediction, Predictor, check_engine
 use rul_data::Reading;
 use tokio::sync::broadcast;
 
+use crate::alerts::{Alert, AlertPolicy};
 use crate::error::FleetError;
 use crate::state::{EngineSlot, EngineState};
 use crate::store::{Store, WriteBatch};
@@ -20,11 +21,15 @@ use crate::types::{
 /// Readings kept in memory per engine at least (the plan's window); more when the model's window is longer.
 const MIN_KEEP: usize = 50;
 
+mod alerting;
+
 /// Settings of the fleet.
 #[derive(Clone, Debug, Default)]
 pub struct FleetConfig {
     /// RUL tracking filter.
     pub tracker: TrackerConfig,
+    /// When engines raise, escalate and clear alerts.
+    pub alerts: AlertPolicy,
 }
 
 /// Cheap-to-clone handle over the fleet's state, the store and the prediction core.
@@ -49,6 +54,8 @@ pub enum FleetEvent {
     Updated(Box<EngineView>),
     /// An engine and its history were removed.
     Deleted(String),
+    /// An alert opened, escalated, was acknowledged or cleared; the alert after the change.
+    Alert(Box<Alert>),
 }
 
 /// Events buffered per subscriber before a slow one starts missing them (it is told how many it missed).
@@ -69,8 +76,15 @@ impl Fleet {
         config: FleetConfig,
     ) -> Result<Fleet, FleetError> {
         config.tracker.validate().map_err(FleetError::Store)?;
+        config.alerts.validate().map_err(FleetError::Store)?;
         let keep = keep_for(predictor.serving_model().map_or(0, |m| m.window));
         let stored = store.load_all(keep).await?;
+        let mut active: HashMap<String, Alert> = store
+            .active_alerts()
+            .await?
+            .into_iter()
+            .map(|a| (a.engine_id.clone(), a))
+            .collect();
         let engines = stored
             .into_iter()
             .map(|(id, e)| {
@@ -85,6 +99,7 @@ impl Fleet {
                     missing,
                     recent: e.recent.into(),
                     latest: e.latest,
+                    alert: active.remove(&id),
                 };
                 (id, Arc::new(EngineSlot::new(state)))
             })
@@ -95,7 +110,7 @@ impl Fleet {
             "fleet state rebuilt from the store"
         );
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
-        Ok(Fleet {
+        let fleet = Fleet {
             inner: Arc::new(Inner {
                 predictor,
                 store,
@@ -104,7 +119,9 @@ impl Fleet {
                 tracker: RwLock::new(None),
                 events: broadcast::channel(EVENT_BUFFER).0,
             }),
-        })
+        };
+        fleet.refresh_engine_gauges();
+        Ok(fleet)
     }
 
     /// Live changes of the fleet from now on.
@@ -229,6 +246,19 @@ impl Fleet {
                 .push((engine_id.to_string(), state.meta.clone(), state.created_ms));
         }
         batch.predictions = predictions.iter().cloned().map(|p| (p, now)).collect();
+        let policy = self.inner.config.alerts.for_engine(&state.meta.labels);
+        let mut alert = state.alert.clone();
+        let mut raised = Vec::new();
+        for p in &predictions {
+            if let Some((step, change)) =
+                crate::alerts::apply(&policy, engine_id, alert.as_ref(), p.cycle, p.lower, now)
+            {
+                alert = change.state.is_active().then(|| change.clone());
+                batch.alerts.push(change);
+                raised.push(step);
+            }
+        }
+        let changes = batch.alerts.clone();
         self.inner.store.commit(batch).await?;
 
         let added_missing: u64 = report.gaps.iter().map(|g| g.missing).sum();
@@ -242,10 +272,20 @@ impl Fleet {
         s.missing += added_missing;
         s.recent = recent;
         s.latest.clone_from(&latest);
+        s.alert = alert;
         drop(s);
         report.prediction = latest;
         metrics::counter!("rul_fleet_readings_total").increment(report.accepted as u64);
         self.publish(engine_id, slot);
+        for step in raised {
+            let severity = match step {
+                crate::alerts::Transition::Open(s) => s.as_str(),
+                crate::alerts::Transition::Escalate => "critical",
+                _ => continue,
+            };
+            metrics::counter!("rul_alerts_total", "severity" => severity).increment(1);
+        }
+        self.alerted(changes);
         Ok(report)
     }
 
@@ -352,6 +392,8 @@ impl Fleet {
             .unwrap_or_else(|p| p.into_inner());
         engines.remove(engine_id);
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
+        drop(engines);
+        self.refresh_engine_gauges();
         let _ = self
             .inner
             .events

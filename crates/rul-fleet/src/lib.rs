@@ -12,6 +12,7 @@
 //!   default, PostgreSQL); commits are grouped. On start, [`Fleet::open`] rebuilds every engine from the store,
 //!   so the next prediction after any stop equals the one an uninterrupted service would have given.
 
+pub mod alerts;
 mod error;
 mod fleet;
 mod state;
@@ -20,6 +21,7 @@ pub mod tracker;
 pub mod tracking_eval;
 mod types;
 
+pub use alerts::{Alert, AlertPolicy, AlertState, Severity};
 pub use error::FleetError;
 pub use fleet::{Fleet, FleetConfig, FleetEvent};
 pub use store::Store;
@@ -27,6 +29,7 @@ pub use tracker::{TRACKER_FILE, TrackState, Tracked, Tracker, TrackerConfig, Tra
 pub use types::{
     CycleReading, EngineMeta, EnginePage, EngineView, Gap, IngestReport, ListQuery,
     MAX_READINGS_PER_MESSAGE, MAX_TAG_CHARS, MAX_TAGS, SortKey, StoredReading, TrackedPrediction,
+    rfc3339_ms,
 };
 
 /// Deletes history older than `days` once an hour (and once at start); runs until the runtime stops.

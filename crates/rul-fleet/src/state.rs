@@ -20,6 +20,8 @@ pub(crate) struct EngineState {
     /// The last readings (at most the slot's `keep`), oldest first.
     pub(crate) recent: VecDeque<CycleReading>,
     pub(crate) latest: Option<TrackedPrediction>,
+    /// The engine's active (open or acked) alert.
+    pub(crate) alert: Option<crate::alerts::Alert>,
 }
 
 impl EngineState {

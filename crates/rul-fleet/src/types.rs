@@ -324,7 +324,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// RFC 3339 (UTC, milliseconds) of a millisecond timestamp.
-pub(crate) fn rfc3339_ms(ms: i64) -> String {
+pub fn rfc3339_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rul_core::{PredictRequest, Predictor, PredictorConfig, neutral_reading};
 use rul_data::{Preprocessor, Reading};
-use rul_fleet::{EngineMeta, Fleet, FleetConfig, FleetError, ListQuery, Store};
+use rul_fleet::{AlertState, EngineMeta, Fleet, FleetConfig, FleetError, ListQuery, Store};
 use sqlx::Executor;
 use tempfile::TempDir;
 
@@ -366,4 +366,58 @@ async fn concurrent_engines(db: Db) {
             (20, 0, Some(20))
         );
     }
+}
+
+on_both!(alerts_persist_and_survive_a_restart, alerts_persist);
+async fn alerts_persist(db: Db) {
+    let high = EngineMeta {
+        labels: [("alert_rul_below".to_string(), "100000".to_string())].into(),
+        ..Default::default()
+    };
+    {
+        let fleet = open(&db).await;
+        fleet.register("a", high.clone()).await.unwrap();
+        for c in 1..=3 {
+            ingest_one(&fleet, "a", c).await.unwrap();
+        }
+        let acked = fleet.ack("a@1", "planner", "").await.unwrap();
+        assert_eq!(acked.state, AlertState::Acked);
+    }
+    // After a restart the active alert is known again: more low predictions raise no second alert.
+    let fleet = open(&db).await;
+    for c in 4..=6 {
+        ingest_one(&fleet, "a", c).await.unwrap();
+    }
+    let all = fleet.alerts(None, Some("a"), 10).await.unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0].alert_id.as_str(), all[0].state),
+        ("a@1", AlertState::Acked)
+    );
+    assert_eq!(all[0].acked_by.as_deref(), Some("planner"));
+    assert_eq!(all[0].updated_cycle, 1);
+    // Threshold 0 clears it (the bound is above 10), and the history keeps it as cleared.
+    let zero = EngineMeta {
+        labels: [("alert_rul_below".to_string(), "0".to_string())].into(),
+        ..Default::default()
+    };
+    fleet.register("a", zero).await.unwrap();
+    ingest_one(&fleet, "a", 7).await.unwrap();
+    let cleared = fleet
+        .alerts(Some(AlertState::Cleared), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(cleared[0].cleared_cycle, Some(7));
+    assert!(matches!(
+        fleet.ack("a@1", "planner", "").await,
+        Err(FleetError::AlertCleared(_))
+    ));
+    assert!(matches!(
+        fleet.ack("missing@1", "planner", "").await,
+        Err(FleetError::AlertNotFound)
+    ));
+    // Deleting the engine removes its alerts.
+    fleet.delete("a").await.unwrap();
+    assert!(fleet.alerts(None, None, 10).await.unwrap().is_empty());
 }

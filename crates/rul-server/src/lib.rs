@@ -11,6 +11,7 @@ pub mod loadgen;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;
+pub mod webhook;
 
 use std::future::Future;
 
@@ -106,6 +107,11 @@ pub async fn serve_with_listeners(
     let retention = fleet
         .as_ref()
         .map(|f| rul_fleet::spawn_retention(f.store().clone(), config.fleet.history_days));
+    let webhook = fleet.as_ref().and_then(|f| {
+        let url = config.fleet.alert_webhook_url.clone()?;
+        tracing::info!(url = %config::redacted_url(&url), "alert webhook on");
+        Some(webhook::spawn(f, url))
+    });
     let router = http::http_router(
         AppState::new(predictor.clone(), &config, Some(handle.clone())).with_fleet(fleet.clone()),
     );
@@ -209,7 +215,7 @@ pub async fn serve_with_listeners(
     }
     upkeep.abort();
     reload_on_hangup.abort();
-    if let Some(task) = retention {
+    for task in [retention, webhook].into_iter().flatten() {
         task.abort();
     }
     predictor.shutdown().await;
@@ -234,10 +240,16 @@ async fn open_fleet(
         rul_fleet::TrackerConfig::for_model_dir(&config.model_path).map_err(ServeError::Tracker)?;
     tracing::info!(?tracker, "RUL tracker");
     let store = rul_fleet::Store::connect(url).await.map_err(failed)?;
-    let fleet =
-        rul_fleet::Fleet::open(predictor.clone(), store, rul_fleet::FleetConfig { tracker })
-            .await
-            .map_err(failed)?;
+    let fleet = rul_fleet::Fleet::open(
+        predictor.clone(),
+        store,
+        rul_fleet::FleetConfig {
+            tracker,
+            alerts: config.fleet.alert_policy(),
+        },
+    )
+    .await
+    .map_err(failed)?;
     Ok(Some(fleet))
 }
 

@@ -329,3 +329,134 @@ async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
         .expect_err("unknown engine");
     assert_eq!(missing.code(), tonic::Code::NotFound);
 }
+
+/// Sets one engine's alert threshold (label `alert_rul_below`).
+async fn set_threshold(router: &Router, engine: &str, threshold: f64) {
+    let labels = json!({ "labels": { "alert_rul_below": format!("{threshold:.1}") } });
+    let uri = format!("/engines/{engine}");
+    let (status, body) = call(router, "PUT", &uri, Some(labels), false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn alerts(router: &Router, query: &str) -> Vec<Value> {
+    let (status, body) = call(router, "GET", &format!("/alerts{query}"), None, false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_open_once_ack_and_clear_with_hysteresis() {
+    let router = router().await;
+    // Threshold 0 first: no bound falls below it.
+    set_threshold(&router, "al-1", 0.0).await;
+    let uri = "/engines/al-1/readings";
+    let (status, body) = call(&router, "POST", uri, Some(cycles(1, 30)), false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lower = body["prediction"]["lower"].as_f64().unwrap();
+    assert!(alerts(&router, "").await.is_empty());
+
+    // A threshold far above the bound: the next prediction opens one alert, later ones add none.
+    set_threshold(&router, "al-1", lower + 60.0).await;
+    for c in 31..=36 {
+        let (status, body) = call(&router, "POST", uri, Some(cycles(c, c)), false).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let open = alerts(&router, "?state=open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["alert_id"], "al-1@31");
+    assert_eq!(open[0]["engine_id"], "al-1");
+    assert_eq!(open[0]["state"], "open");
+
+    // Acknowledge: admin token required; then it is listed as acked.
+    let ack = json!({"who": "planner", "note": "borescope on Monday"});
+    let ack_uri = "/alerts/al-1@31/ack";
+    let (status, _) = call(&router, "POST", ack_uri, Some(ack.clone()), false).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = call(&router, "POST", ack_uri, Some(ack.clone()), true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["state"].clone(), body["acked_by"].clone()),
+        (json!("acked"), json!("planner"))
+    );
+    assert_eq!(alerts(&router, "?state=acked").await.len(), 1);
+    assert!(alerts(&router, "?state=open").await.is_empty());
+
+    // Threshold to 0 (clears above 10): the next prediction clears it; a cleared alert cannot be acked.
+    set_threshold(&router, "al-1", 0.0).await;
+    let (status, body) = call(&router, "POST", uri, Some(cycles(37, 37)), false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["prediction"]["lower"].as_f64().unwrap() > 10.0,
+        "{body}"
+    );
+    let cleared = alerts(&router, "?state=cleared&engine_id=al-1").await;
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert_eq!(cleared[0]["cleared_cycle"], 37);
+    let (status, body) = call(&router, "POST", ack_uri, Some(ack.clone()), true).await;
+    assert_eq!(
+        (status, body["type"].clone()),
+        (StatusCode::CONFLICT, json!("conflict"))
+    );
+
+    // Unknown alert, bad queries and bodies.
+    let (status, _) = call(&router, "POST", "/alerts/nope@1/ack", Some(ack), true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&router, "GET", "/alerts?state=closed", None, false).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&router, "GET", "/alerts?limit=0", None, false).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let empty_who = json!({"who": " "});
+    let (status, _) = call(&router, "POST", ack_uri, Some(empty_who), true).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_receives_alerts_and_retries_failures() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A loopback receiver that refuses its first delivery (503) and accepts the rest.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let receiver = {
+        let calls = calls.clone();
+        Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (calls, tx) = (calls.clone(), tx.clone());
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let _ = tx.send(body);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        )
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let config = config(artifact("fleet"));
+    let (predictor, fleet) = fleet_for(&config).await;
+    let hook = rul_server::webhook::spawn(&fleet, url);
+    let router = http_router(AppState::new(predictor, &config, None).with_fleet(Some(fleet)));
+    set_threshold(&router, "wh-1", 100_000.0).await;
+    let uri = "/engines/wh-1/readings";
+    let (status, body) = call(&router, "POST", uri, Some(cycles(1, 3)), false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let delivered = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("webhook delivery within 30 s")
+        .expect("receiver open");
+    assert_eq!(delivered["alert_id"], "wh-1@1");
+    assert_eq!(delivered["state"], "open");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one refused attempt, one retry"
+    );
+    hook.abort();
+}

@@ -1,6 +1,7 @@
 //! The history store: engines, readings and tracked predictions in SQLite (default, WAL, embedded) or
 //! PostgreSQL, through one pool of sqlx's Any driver so both run the same portable SQL and migrations.
 
+mod alerts;
 mod writer;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use writer::AnyQuery;
 pub(crate) use writer::WriteBatch;
 
 use crate::error::FleetError;

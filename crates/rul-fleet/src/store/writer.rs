@@ -25,6 +25,8 @@ pub(crate) struct WriteBatch {
     pub(crate) predictions: Vec<(TrackedPrediction, i64)>,
     /// Engines whose whole history is removed.
     pub(crate) deletes: Vec<String>,
+    /// Alerts opened or changed.
+    pub(crate) alerts: Vec<crate::alerts::Alert>,
 }
 
 pub(crate) struct Job {
@@ -85,7 +87,7 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Result<(), FleetError> {
             .await?;
         }
         for id in &job.batch.deletes {
-            for table in ["predictions", "readings", "engines"] {
+            for table in ["alerts", "predictions", "readings", "engines"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE engine_id = $1"))
                     .bind(id.clone())
                     .execute(&mut *tx)
@@ -134,11 +136,16 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Result<(), FleetError> {
         },
     )
     .await?;
+    for alert in jobs.iter().flat_map(|j| &j.batch.alerts) {
+        super::alerts::bind(sqlx::query(super::alerts::UPSERT), alert)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Multi-row INSERTs of `rows`, [`ROWS_PER_STATEMENT`] at a time, with `$n` placeholders (valid on both backends).
 async fn insert_rows<'r, T>(

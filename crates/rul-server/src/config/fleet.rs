@@ -12,13 +12,31 @@ pub struct FleetArgs {
     /// Readings and predictions older than this many days are pruned (hourly).
     #[arg(long, env = "HISTORY_DAYS", default_value_t = 365)]
     pub history_days: u32,
+    /// An engine raises an alert when its tracked RUL's lower bound falls below this many cycles (engine label
+    /// `alert_rul_below` overrides it per engine).
+    #[arg(long, env = "ALERT_RUL_BELOW", default_value_t = 30.0)]
+    pub alert_rul_below: f64,
+    /// Below this lower bound the alert is critical.
+    #[arg(long, env = "ALERT_CRITICAL_BELOW", default_value_t = 10.0)]
+    pub alert_critical_below: f64,
+    /// An active alert clears when the lower bound climbs back above this (hysteresis).
+    #[arg(long, env = "ALERT_CLEAR_ABOVE", default_value_t = 40.0)]
+    pub alert_clear_above: f64,
+    /// Every alert change is POSTed here as JSON (retried with backoff; never blocks ingestion). Off if unset.
+    #[arg(long, env = "ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
 }
 
 impl Default for FleetArgs {
     fn default() -> Self {
+        let alerts = rul_fleet::AlertPolicy::default();
         Self {
             database_url: "sqlite://rul.db".into(),
             history_days: 365,
+            alert_rul_below: alerts.rul_below,
+            alert_critical_below: alerts.critical_below,
+            alert_clear_above: alerts.clear_above,
+            alert_webhook_url: None,
         }
     }
 }
@@ -40,7 +58,27 @@ impl FleetArgs {
         if self.history_days == 0 {
             problems.push("HISTORY_DAYS must be at least 1".to_string());
         }
+        if let Err(e) = self.alert_policy().validate() {
+            problems.push(e);
+        }
+        if let Some(url) = &self.alert_webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!(
+                "ALERT_WEBHOOK_URL must start with http:// or https://, got {:?}",
+                redacted_url(url)
+            ));
+        }
         problems
+    }
+
+    /// The alert thresholds.
+    pub fn alert_policy(&self) -> rul_fleet::AlertPolicy {
+        rul_fleet::AlertPolicy {
+            rul_below: self.alert_rul_below,
+            critical_below: self.alert_critical_below,
+            clear_above: self.alert_clear_above,
+        }
     }
 }
 
@@ -67,6 +105,11 @@ impl std::fmt::Debug for FleetArgs {
         f.debug_struct("FleetArgs")
             .field("database_url", &redacted_url(&self.database_url))
             .field("history_days", &self.history_days)
+            .field("alerts", &self.alert_policy())
+            .field(
+                "alert_webhook_url",
+                &self.alert_webhook_url.as_deref().map(redacted_url),
+            )
             .finish()
     }
 }
@@ -85,8 +128,11 @@ mod tests {
         let args = FleetArgs {
             database_url: "postgres://u:pw@h/d".into(),
             history_days: 1,
+            alert_webhook_url: Some("https://bot:token@hooks.example/alerts".into()),
+            ..FleetArgs::default()
         };
-        assert!(!format!("{args:?}").contains("pw"));
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("pw") && !shown.contains("token"), "{shown}");
     }
 
     #[test]
@@ -95,7 +141,10 @@ mod tests {
         let bad = FleetArgs {
             database_url: "mysql://x".into(),
             history_days: 0,
+            alert_rul_below: 5.0,
+            alert_webhook_url: Some("ftp://x".into()),
+            ..FleetArgs::default()
         };
-        assert_eq!(bad.problems().len(), 2);
+        assert_eq!(bad.problems().len(), 4, "{:?}", bad.problems());
     }
 }

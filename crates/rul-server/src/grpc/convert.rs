@@ -145,7 +145,13 @@ fn classify_fleet(err: &rul_fleet::FleetError) -> (Code, ErrorBody) {
             Code::FailedPrecondition,
             body("conflict", serde_json::json!({ "reading": reading })),
         ),
-        FleetError::NotFound => (Code::NotFound, body("not_found", serde_json::Value::Null)),
+        FleetError::NotFound | FleetError::AlertNotFound => {
+            (Code::NotFound, body("not_found", serde_json::Value::Null))
+        }
+        FleetError::AlertCleared(_) => (
+            Code::FailedPrecondition,
+            body("conflict", serde_json::Value::Null),
+        ),
         FleetError::Store(detail) => {
             tracing::error!(detail = detail.as_str(), "store error");
             (Code::Unavailable, body("store", serde_json::Value::Null))

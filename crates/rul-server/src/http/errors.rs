@@ -169,14 +169,17 @@ impl From<PredictError> for ApiError {
 impl From<rul_fleet::FleetError> for ApiError {
     fn from(err: rul_fleet::FleetError) -> Self {
         use rul_fleet::FleetError;
-        match err {
-            FleetError::Predict(e) => ApiError::from(e),
+        match &err {
+            FleetError::Predict(e) => ApiError::from(e.clone()),
             FleetError::Conflict { reading, message } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+                ApiError::new(StatusCode::CONFLICT, "conflict", message.clone())
                     .with_details(serde_json::json!({ "reading": reading }))
             }
-            FleetError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "engine not found")
+            FleetError::NotFound | FleetError::AlertNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.public_message())
+            }
+            FleetError::AlertCleared(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", err.public_message())
             }
             FleetError::Store(detail) => {
                 tracing::error!(detail = detail.as_str(), "store error");

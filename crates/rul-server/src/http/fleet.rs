@@ -18,7 +18,7 @@ use crate::input::{self, RawRequest};
 use crate::metrics::RequestLog;
 
 /// The fleet, or 503 when this server runs without one (SageMaker container mode).
-fn fleet(state: &AppState) -> Result<&Fleet, ApiError> {
+pub(super) fn fleet(state: &AppState) -> Result<&Fleet, ApiError> {
     state.fleet.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -281,7 +281,7 @@ fn too_large() -> ApiError {
     )
 }
 
-fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+pub(super) fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_request",

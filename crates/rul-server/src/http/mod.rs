@@ -2,6 +2,7 @@
 //! CORS, timeout, body limit, concurrency limit with load shedding, panic catching).
 
 pub mod admin;
+pub mod alerts;
 pub mod errors;
 pub mod fleet;
 pub mod json;
@@ -121,6 +122,8 @@ pub fn http_router(state: AppState) -> Router {
                 .delete(fleet::delete),
         )
         .route("/engines/{engine_id}/predictions", get(fleet::predictions))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{alert_id}/ack", post(alerts::ack))
         .merge(limited)
         .fallback(errors::fallback_not_found)
         .method_not_allowed_fallback(errors::fallback_method_not_allowed)

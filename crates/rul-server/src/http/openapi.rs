@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, errors, fleet, predict, routes};
+use super::{admin, alerts, errors, fleet, predict, routes};
 
 /// The REST API description.
 #[derive(OpenApi)]
@@ -31,6 +31,8 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         fleet::predictions,
         fleet::readings,
         fleet::delete,
+        alerts::list,
+        alerts::ack,
     ),
     components(schemas(
         errors::ErrorBody,
@@ -60,6 +62,10 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         fleet::StoredReadingBody,
         fleet::ReadingsHistoryBody,
         fleet::SortParam,
+        alerts::AlertBody,
+        alerts::AlertsBody,
+        alerts::AckBody,
+        alerts::AlertStateParam,
     )),
     modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
     tags(

@@ -1,0 +1,193 @@
+//! RUL alerts over REST: list them and acknowledge one (admin token). Handlers only parse, call
+//! [`rul_fleet::Fleet`], and map the result.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use rul_fleet::{Alert, AlertState};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::errors::{ApiError, ErrorBody};
+use super::fleet::{fleet, query_error};
+use super::json::ApiJson;
+use rul_fleet::rfc3339_ms as rfc3339;
+
+/// Query of GET /alerts.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertParams {
+    /// Only alerts in this state.
+    pub state: Option<AlertStateParam>,
+    /// Only this engine's alerts.
+    pub engine_id: Option<String>,
+    /// Most alerts returned, newest first, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
+/// An alert's state.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStateParam {
+    /// Raised, not acknowledged.
+    Open,
+    /// Acknowledged, still active.
+    Acked,
+    /// The lower bound climbed back above the clearing threshold.
+    Cleared,
+}
+
+impl From<AlertStateParam> for AlertState {
+    fn from(p: AlertStateParam) -> Self {
+        match p {
+            AlertStateParam::Open => AlertState::Open,
+            AlertStateParam::Acked => AlertState::Acked,
+            AlertStateParam::Cleared => AlertState::Cleared,
+        }
+    }
+}
+
+/// One alert.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AlertBody {
+    /// `{engine_id}@{opened_cycle}`.
+    pub alert_id: String,
+    /// The engine.
+    pub engine_id: String,
+    /// `warning` or `critical` (the highest reached while active).
+    pub severity: String,
+    /// `open`, `acked` or `cleared`.
+    pub state: String,
+    /// Threshold the tracked lower bound crossed (cycles).
+    pub threshold: f64,
+    /// Cycle of the prediction that raised it.
+    pub opened_cycle: u64,
+    /// Tracked lower bound then.
+    pub opened_lower: f64,
+    /// Latest tracked lower bound while active.
+    pub last_lower: f64,
+    /// Cycle of the latest change.
+    pub updated_cycle: u64,
+    /// When it opened (RFC 3339).
+    pub opened_at: String,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// Their note.
+    pub ack_note: Option<String>,
+    /// When (RFC 3339).
+    pub acked_at: Option<String>,
+    /// Cycle at which it cleared.
+    pub cleared_cycle: Option<u64>,
+    /// When (RFC 3339).
+    pub cleared_at: Option<String>,
+}
+
+impl From<&Alert> for AlertBody {
+    fn from(a: &Alert) -> Self {
+        AlertBody {
+            alert_id: a.alert_id.clone(),
+            engine_id: a.engine_id.clone(),
+            severity: a.severity.as_str().into(),
+            state: a.state.as_str().into(),
+            threshold: a.threshold,
+            opened_cycle: a.opened_cycle,
+            opened_lower: a.opened_lower,
+            last_lower: a.last_lower,
+            updated_cycle: a.updated_cycle,
+            opened_at: rfc3339(a.opened_ms),
+            acked_by: a.acked_by.clone(),
+            ack_note: a.ack_note.clone(),
+            acked_at: a.acked_ms.map(rfc3339),
+            cleared_cycle: a.cleared_cycle,
+            cleared_at: a.cleared_ms.map(rfc3339),
+        }
+    }
+}
+
+/// Answer of GET /alerts.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertsBody {
+    /// Alerts, newest first.
+    pub alerts: Vec<AlertBody>,
+}
+
+/// Body of POST /alerts/{alert_id}/ack.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckBody {
+    /// Who acknowledges (1..=1000 characters).
+    pub who: String,
+    /// Optional note (what will be done).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// RUL alerts, newest first.
+#[utoipa::path(
+    get,
+    path = "/alerts",
+    tag = "fleet",
+    params(AlertParams),
+    responses(
+        (status = 200, description = "Alerts, newest first", body = AlertsBody),
+        (status = 400, description = "Bad query parameters", body = ErrorBody),
+        (status = 503, description = "Fleet not enabled or store unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AlertsBody>, ApiError> {
+    let Query(params) = params.map_err(query_error)?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let alerts = fleet(&state)?
+        .alerts(
+            params.state.map(AlertState::from),
+            params.engine_id.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(AlertsBody {
+        alerts: alerts.iter().map(AlertBody::from).collect(),
+    }))
+}
+
+/// Acknowledge an active alert (admin token); acknowledging it again changes nothing but who and note.
+#[utoipa::path(
+    post,
+    path = "/alerts/{alert_id}/ack",
+    tag = "fleet",
+    params(("alert_id" = String, Path, description = "Alert identifier ({engine_id}@{cycle})")),
+    request_body = AckBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The acknowledged alert", body = AlertBody),
+        (status = 400, description = "Invalid JSON or body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Admin API disabled (no ADMIN_TOKEN configured)", body = ErrorBody),
+        (status = 404, description = "Unknown alert", body = ErrorBody),
+        (status = 409, description = "The alert has cleared", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "who empty or too long", body = ErrorBody),
+        (status = 503, description = "Fleet not enabled or store unavailable", body = ErrorBody),
+    )
+)]
+pub async fn ack(
+    State(state): State<AppState>,
+    Path(alert_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AckBody>,
+) -> Result<Json<AlertBody>, ApiError> {
+    super::admin::authorize(&state, &headers)?;
+    let alert = fleet(&state)?.ack(&alert_id, &body.who, &body.note).await?;
+    Ok(Json(AlertBody::from(&alert)))
+}
