@@ -330,6 +330,15 @@ async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
 }
 
+/// The next alert event of a WatchAlerts stream.
+async fn next_alert(watch: &mut tonic::Streaming<pb::Alert>) -> pb::Alert {
+    tokio::time::timeout(Duration::from_secs(30), watch.message())
+        .await
+        .expect("an alert event within 30 s")
+        .expect("stream ok")
+        .expect("stream open")
+}
+
 /// Sets one engine's alert threshold (label `alert_rul_below`).
 async fn set_threshold(router: &Router, engine: &str, threshold: f64) {
     let labels = json!({ "labels": { "alert_rul_below": format!("{threshold:.1}") } });
@@ -459,4 +468,90 @@ async fn webhook_receives_alerts_and_retries_failures() {
         "one refused attempt, one retry"
     );
     hook.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_alerts_list_watch_and_ack() {
+    let mut config = config(artifact("fleet"));
+    config.admin_token = Some(TOKEN.into());
+    let (predictor, fleet) = fleet_for(&config).await;
+    let mut meta = rul_fleet::EngineMeta::default();
+    meta.labels
+        .insert("alert_rul_below".into(), "100000".into());
+    fleet.register("w-1", meta).await.expect("register");
+    let (routes, _reporter) = grpc_routes(predictor, Some(fleet), &config)
+        .await
+        .expect("routes");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let (_trigger, stop) = shutdown::channel();
+    tokio::spawn(async move { serve_grpc(listener, routes, &config, stop.wait()).await });
+    let mut client = PredictionServiceClient::connect(addr)
+        .await
+        .expect("connect");
+    let mut watch = client
+        .watch_alerts(pb::WatchAlertsRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+
+    let history = raw_readings(3);
+    let messages: Vec<_> = (0..3)
+        .map(|c| pb::ReadingMessage {
+            engine_id: "w-1".into(),
+            cycle: c as u64 + 1,
+            reading: Some(convert::proto_reading(&history[c])),
+        })
+        .collect();
+    let mut acks = client
+        .stream_readings(tokio_stream::iter(messages))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut answered = 0;
+    while let Some(ack) = acks.message().await.expect("no stream error") {
+        assert!(ack.result.is_some(), "{ack:?}");
+        answered += 1;
+    }
+    assert_eq!(answered, 3);
+
+    let opened = next_alert(&mut watch).await;
+    assert_eq!(
+        (opened.alert_id.as_str(), opened.state.as_str()),
+        ("w-1@1", "open")
+    );
+    let listed = client
+        .list_alerts(pb::ListAlertsRequest {
+            state: "open".into(),
+            engine_id: "w-1".into(),
+            limit: 0,
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.alerts.len(), 1);
+
+    let ack = pb::AckAlertRequest {
+        alert_id: "w-1@1".into(),
+        who: "planner".into(),
+        note: String::new(),
+    };
+    let denied = client.ack_alert(ack.clone()).await.expect_err("no token");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(ack);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("metadata"),
+    );
+    let acked = client.ack_alert(request).await.expect("ack").into_inner();
+    assert_eq!(acked.state, "acked");
+    assert_eq!(next_alert(&mut watch).await.state, "acked");
+    let bad = client
+        .list_alerts(pb::ListAlertsRequest {
+            state: "closed".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad state");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
 }

@@ -1,6 +1,7 @@
 //! gRPC transport (tonic): generated types, the service, health and reflection, and the guard layer that
 //! enforces deadlines, the concurrency limit and the message-size status for PredictionService calls.
 
+mod alerts;
 pub mod convert;
 mod fleet;
 pub mod service;
@@ -62,9 +63,13 @@ pub fn grpc_service(
     fleet: Option<rul_fleet::Fleet>,
     config: &ServerConfig,
 ) -> PredictionServiceServer<PredictionApi> {
-    PredictionServiceServer::new(PredictionApi::new(predictor).with_fleet(fleet))
-        .max_decoding_message_size(config.grpc_max_message_bytes)
-        .max_encoding_message_size(config.grpc_max_message_bytes)
+    PredictionServiceServer::new(
+        PredictionApi::new(predictor)
+            .with_fleet(fleet)
+            .with_admin_token(config.admin_token.as_deref()),
+    )
+    .max_decoding_message_size(config.grpc_max_message_bytes)
+    .max_encoding_message_size(config.grpc_max_message_bytes)
 }
 
 /// PredictionService + grpc.health.v1 (NOT_SERVING until [`set_serving`]) + reflection v1, and the health handle.
@@ -168,7 +173,7 @@ pub struct GrpcGuard<S> {
 
 /// Long-lived streaming calls: not cut by REQUEST_TIMEOUT_MS and not counted against the call limit (each of
 /// their messages is bounded on its own).
-const STREAMING_METHODS: [&str; 1] = ["/StreamReadings"];
+const STREAMING_METHODS: [&str; 2] = ["/StreamReadings", "/WatchAlerts"];
 
 /// Our deadline fires this much before tonic's own grpc-timeout timer so clients see DEADLINE_EXCEEDED, not CANCELLED.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(2);

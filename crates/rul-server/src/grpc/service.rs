@@ -13,6 +13,8 @@ use crate::metrics::RequestLog;
 pub struct PredictionApi {
     pub(super) predictor: Predictor,
     pub(super) fleet: Option<rul_fleet::Fleet>,
+    /// ADMIN_TOKEN for AckAlert (None = acknowledging over gRPC is disabled).
+    pub(super) admin_token: Option<std::sync::Arc<str>>,
 }
 
 impl PredictionApi {
@@ -21,6 +23,40 @@ impl PredictionApi {
         Self {
             predictor,
             fleet: None,
+            admin_token: None,
+        }
+    }
+
+    /// The same service accepting `token` for AckAlert.
+    pub fn with_admin_token(mut self, token: Option<&str>) -> Self {
+        self.admin_token = token.map(std::sync::Arc::from);
+        self
+    }
+
+    /// The fleet, or UNAVAILABLE when this server runs without one.
+    pub(super) fn fleet_handle(&self) -> Result<&rul_fleet::Fleet, Status> {
+        self.fleet
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("fleet state is not enabled on this server"))
+    }
+
+    /// Checks `authorization: Bearer <ADMIN_TOKEN>` (PERMISSION_DENIED when no token is configured).
+    pub(super) fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        let Some(expected) = self.admin_token.as_deref() else {
+            return Err(Status::permission_denied(
+                "admin API disabled: no ADMIN_TOKEN configured",
+            ));
+        };
+        let presented = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match presented {
+            Some(p) if crate::http::admin::constant_time_eq(p.as_bytes(), expected.as_bytes()) => {
+                Ok(())
+            }
+            _ => Err(Status::unauthenticated("missing or invalid bearer token")),
         }
     }
 
@@ -47,6 +83,31 @@ impl PredictionService for PredictionApi {
         request: Request<pb::ListEnginesRequest>,
     ) -> Result<Response<pb::ListEnginesResponse>, Status> {
         self.list(request.get_ref()).map(Response::new)
+    }
+
+    type WatchAlertsStream = super::alerts::AlertStream;
+
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        self.list_alerts_impl(request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn watch_alerts(
+        &self,
+        _request: Request<pb::WatchAlertsRequest>,
+    ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        self.watch_alerts_impl()
+    }
+
+    async fn ack_alert(
+        &self,
+        request: Request<pb::AckAlertRequest>,
+    ) -> Result<Response<pb::Alert>, Status> {
+        self.ack_alert_impl(request).await.map(Response::new)
     }
 
     async fn get_engine(
