@@ -13,6 +13,7 @@
 pub mod artifact;
 pub mod calibration;
 pub mod card;
+pub mod confidence;
 pub mod config;
 pub mod error;
 pub mod evaluate;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod plots;
+pub mod recalibrate;
 pub mod synthetic;
 pub mod train;
 
@@ -28,11 +30,11 @@ pub use calibration::{Calibration, CalibrationConfig};
 pub use card::ModelCard;
 pub use config::TrainConfig;
 pub use error::{ArtifactError, TrainError};
-pub use evaluate::{EvalReport, evaluate};
+pub use evaluate::{EvalReport, evaluate, evaluate_subset};
 pub use metrics::PointMetrics;
 pub use model::ModelConfig;
 pub use pipeline::{TrainSummary, train_subset};
-pub use plots::{PlotError, write_plots};
+pub use plots::{PlotError, write_plots, write_prognostic_plots};
 pub use synthetic::write_test_artifact;
 pub use train::{EpochReport, StopReason};
 
