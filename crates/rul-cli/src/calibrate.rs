@@ -1,12 +1,14 @@
 //! `rul calibrate`: refit an artifact's `confidence` on its own calibration engines (isotonic,
 //! against raw truth) without retraining, and rewrite its metrics, card and manifest from a fresh
 //! evaluation. The intervals and weights are unchanged; the model version changes because
-//! calibration.json is part of it.
+//! calibration.json is part of it. `--metrics-only` keeps the calibration and only refreshes
+//! metrics, card and manifest.
 
 use anyhow::Context;
 use clap::Args;
 use rul_data::{load_subset, resolve_data_dir};
 use rul_model::artifact::Artifact;
+use rul_model::recalibrate::Mode;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -17,6 +19,10 @@ pub struct CalibrateArgs {
     /// Folder with the C-MAPSS files (default: $CMAPSS_DIR, else data/cmapss).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Keep calibration.json (and the version); only re-evaluate and rewrite metrics.json,
+    /// MODEL_CARD.md and the manifest (e.g. after the evaluation gained figures).
+    #[arg(long)]
+    metrics_only: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -30,7 +36,12 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     let dir = resolve_data_dir(args.data_dir.as_deref());
     let data = load_subset(&dir, subset)
         .with_context(|| format!("loading {subset} from {}", dir.display()))?;
-    let s = rul_model::recalibrate::recalibrate(&args.model, &data)
+    let mode = if args.metrics_only {
+        Mode::MetricsOnly
+    } else {
+        Mode::Isotonic
+    };
+    let s = rul_model::recalibrate::recalibrate(&args.model, &data, mode)
         .with_context(|| format!("recalibrating {}", args.model.display()))?;
     if args.json {
         println!(
@@ -49,10 +60,15 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "{}: {} -> {} (isotonic confidence on {} calibration windows)",
+            "{}: {} -> {} ({}; {} calibration windows)",
             args.model.display(),
             s.old_version,
             s.new_version,
+            if args.metrics_only {
+                "metrics refreshed, calibration kept"
+            } else {
+                "isotonic confidence"
+            },
             s.windows
         );
         println!(

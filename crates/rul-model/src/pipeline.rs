@@ -148,11 +148,9 @@ pub fn train_subset(
     let cal_w = windows(&prep.preprocessor, &prep.cal_engines, cap);
     let cal_pred = clamp(predict_windows_mean(&networks, &cal_w, ceiling)?);
     let cal_truth: Vec<f64> = cal_w.targets.iter().map(|&t| f64::from(t)).collect();
-    // Confidence is fitted against the raw truth the evaluation scores it with.
-    let cal_raw = windows(&prep.preprocessor, &prep.cal_engines, f64::INFINITY);
-    let cal_raw_truth: Vec<f64> = cal_raw.targets.iter().map(|&t| f64::from(t)).collect();
-    let calibration = Calibration::fit(&config.calibration, &cal_pred, &cal_truth)?
-        .with_confidence_map(&cal_pred, &cal_raw_truth)?;
+    // Binned confidence: an isotonic map against raw truth (`rul calibrate`) measured worse on
+    // the shipped models' validation engines (README, "Prognostic evaluation").
+    let calibration = Calibration::fit(&config.calibration, &cal_pred, &cal_truth)?;
     let val_w = windows(&prep.preprocessor, &prep.val_engines, cap);
     let val_pred = clamp(predict_windows_mean(&networks, &val_w, ceiling)?);
     let val_truth: Vec<f64> = val_w.targets.iter().map(|&t| f64::from(t)).collect();
