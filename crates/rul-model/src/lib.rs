@@ -3,8 +3,11 @@
 //!
 //! Entry points for the CLI: [`TrainConfig::for_subset`] / [`TrainConfig::from_file`] (TOML or
 //! JSON, see `configs/`), [`train_subset`] (split, train, calibrate, evaluate, write an artifact),
-//! [`Artifact::load`], [`evaluate()`](evaluate::evaluate), [`write_plots`] and
-//! [`write_test_artifact`] for downstream tests. Training progress arrives through a callback
+//! [`Artifact::load`], [`evaluate()`](evaluate::evaluate) (test set) and
+//! [`evaluate_subset`] (test set plus the held-out run-to-failure engines: prognostic metrics,
+//! interval buckets, ECE, maintenance policies), [`write_plots`] / [`write_prognostic_plots`],
+//! [`recalibrate::recalibrate`] (`rul calibrate`) and [`write_test_artifact`] for downstream
+//! tests. Training progress arrives through a callback
 //! (one [`EpochReport`] per epoch); `tracing` carries the same at debug level.
 //!
 //! Everything runs on burn's Flex CPU backend. Training holds a process-wide lock because the
