@@ -1,6 +1,7 @@
 //! `rul`: train, evaluate and serve a turbofan Remaining-Useful-Life model on NASA C-MAPSS.
 
 mod bench;
+mod calibrate;
 mod data;
 mod evaluate;
 mod fetch;
@@ -31,8 +32,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Search hyperparameters (TPE, median pruning); resumable; writes best.toml.
     Tune(tune::TuneArgs),
-    /// Evaluate an artifact on a subset's official test set.
+    /// Evaluate an artifact on a subset's official test set and its held-out run-to-failure engines.
     Evaluate(evaluate::EvaluateArgs),
+    /// Refit an artifact's confidence on its calibration engines (no retraining); rewrites metrics and card.
+    Calibrate(calibrate::CalibrateArgs),
     /// Serve predictions over gRPC and REST (configuration from flags, environment and `.env`); with
     /// --sagemaker (or RUL_SAGEMAKER=1, as the container image sets) as a SageMaker container.
     Serve(Box<rul_server::ServerConfig>),
@@ -62,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Tune(args) => tune::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Serve(config) => {
             let explicit = serve::explicit(matches.subcommand_matches("serve"));
             serve::run(*config, explicit)

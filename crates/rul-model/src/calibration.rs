@@ -4,12 +4,18 @@
 //! of predicted RUL. Each bin keeps its own lower and upper conformal quantiles at `alpha / 2`
 //! (finite-sample rank `ceil((n + 1)(1 - alpha / 2))`), so the interval is asymmetric and its
 //! width follows the prediction; `confidence(pred)` is the smoothed share of residuals with
-//! `|r| <= tolerance`, interpolated between bin centres.
+//! `|r| <= tolerance`, interpolated between bin centres — unless the calibration carries an
+//! isotonic [`ConfidenceMap`] (format 2), which then gives `confidence` instead.
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the calibration JSON layout.
-pub const CALIBRATION_FORMAT: u32 = 1;
+use crate::confidence::ConfidenceMap;
+
+/// Version of the calibration JSON layout written when a [`ConfidenceMap`] is present (format 1
+/// files, without one, still load and keep their binned confidence).
+pub const CALIBRATION_FORMAT: u32 = 2;
+/// Oldest layout this build reads.
+pub const CALIBRATION_FORMAT_MIN: u32 = 1;
 
 /// How calibration is fitted (part of the training configuration).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -103,6 +109,9 @@ pub struct Calibration {
     pub bins: Vec<CalibrationBin>,
     /// The same quantiles over every residual.
     pub global: CalibrationBin,
+    /// Isotonic confidence against raw truth (absent in format 1 files: binned confidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_map: Option<ConfidenceMap>,
 }
 
 /// Why a calibration could not be fitted or loaded.
@@ -162,13 +171,27 @@ impl Calibration {
         }
         let global = bin_of(&pairs, alpha, config.tolerance);
         Ok(Self {
-            format_version: CALIBRATION_FORMAT,
+            format_version: CALIBRATION_FORMAT_MIN,
             level: config.level,
             tolerance: config.tolerance,
             truth_horizon: config.truth_horizon,
             bins,
             global,
+            confidence_map: None,
         })
+    }
+
+    /// Replaces the binned confidence by an isotonic [`ConfidenceMap`] fitted on calibration
+    /// predictions and their *raw* (uncapped) true RUL; the intervals are unchanged.
+    pub fn with_confidence_map(
+        mut self,
+        pred: &[f64],
+        raw_truth: &[f64],
+    ) -> Result<Self, CalibrationError> {
+        let hits = crate::confidence::hits(pred, raw_truth, self.tolerance);
+        self.confidence_map = Some(ConfidenceMap::fit(pred, &hits)?);
+        self.format_version = CALIBRATION_FORMAT;
+        Ok(self)
     }
 
     /// Nominal coverage of `interval`.
@@ -210,6 +233,9 @@ impl Calibration {
     /// Estimated probability that the true RUL is within `tolerance` of `pred` (0..1), linearly
     /// interpolated between bin centres.
     pub fn confidence(&self, pred: f64) -> f64 {
+        if let Some(map) = &self.confidence_map {
+            return map.confidence(pred);
+        }
         let bins = &self.bins;
         let value = match bins.len() {
             0 => self.global.confidence,
@@ -245,11 +271,14 @@ impl Calibration {
     /// Checks a loaded calibration for internal consistency.
     pub fn validate(&self) -> Result<(), CalibrationError> {
         let bad = |m: String| Err(CalibrationError::Invalid(m));
-        if self.format_version != CALIBRATION_FORMAT {
+        if !(CALIBRATION_FORMAT_MIN..=CALIBRATION_FORMAT).contains(&self.format_version) {
             return bad(format!(
-                "format_version {} (this build reads {CALIBRATION_FORMAT})",
+                "format_version {} (this build reads {CALIBRATION_FORMAT_MIN} to {CALIBRATION_FORMAT})",
                 self.format_version
             ));
+        }
+        if let Some(map) = &self.confidence_map {
+            map.validate()?;
         }
         if !(self.level > 0.0 && self.level < 1.0) {
             return bad(format!("level {} outside (0, 1)", self.level));
@@ -401,6 +430,32 @@ mod tests {
         assert_eq!(cal.bins.len(), 1);
         let err = Calibration::fit(&CalibrationConfig::default(), &p[..5], &t[..5]).unwrap_err();
         assert!(matches!(err, CalibrationError::Data(_)));
+    }
+
+    #[test]
+    fn format_1_files_load_and_a_confidence_map_takes_over_confidence() {
+        let (p, t) = synthetic(2000, 6);
+        let cal = Calibration::fit(&CalibrationConfig::default(), &p, &t).unwrap();
+        // A format 1 file has no confidence_map key and keeps its binned confidence.
+        let json = serde_json::to_string(&cal).unwrap();
+        assert!(!json.contains("confidence_map"));
+        let old: Calibration = serde_json::from_str(&json).unwrap();
+        old.validate().unwrap();
+        assert_eq!(old.format_version, 1);
+        assert_eq!(old.confidence(30.0), cal.confidence(30.0));
+        // Raw truth 100 cycles above every prediction: nothing is within tolerance.
+        let raw: Vec<f64> = p.iter().map(|x| x + 100.0).collect();
+        let mapped = cal.clone().with_confidence_map(&p, &raw).unwrap();
+        assert_eq!(mapped.format_version, CALIBRATION_FORMAT);
+        mapped.validate().unwrap();
+        assert_eq!(mapped.confidence(30.0), 0.0);
+        assert_eq!(mapped.interval(30.0), cal.interval(30.0));
+        let back: Calibration =
+            serde_json::from_str(&serde_json::to_string(&mapped).unwrap()).unwrap();
+        assert_eq!(back, mapped);
+        let mut future = mapped;
+        future.format_version = CALIBRATION_FORMAT + 1;
+        assert!(future.validate().is_err());
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //!
 //! Entry points for the CLI: [`TrainConfig::for_subset`] / [`TrainConfig::from_file`] (TOML or
 //! JSON, see `configs/`), [`train_subset`] (split, train, calibrate, evaluate, write an artifact),
-//! [`Artifact::load`], [`evaluate()`](evaluate::evaluate), [`write_plots`] and
-//! [`write_test_artifact`] for downstream tests. Training progress arrives through a callback
+//! [`Artifact::load`], [`evaluate()`](evaluate::evaluate) (test set) and
+//! [`evaluate_subset`] (test set plus the held-out run-to-failure engines: prognostic metrics,
+//! interval buckets, ECE, maintenance policies), [`write_plots`] / [`write_prognostic_plots`],
+//! [`recalibrate::recalibrate`] (`rul calibrate`) and [`write_test_artifact`] for downstream
+//! tests. Training progress arrives through a callback
 //! (one [`EpochReport`] per epoch); `tracing` carries the same at debug level.
 //!
 //! Everything runs on burn's Flex CPU backend. Training holds a process-wide lock because the
@@ -13,6 +16,7 @@
 pub mod artifact;
 pub mod calibration;
 pub mod card;
+pub mod confidence;
 pub mod config;
 pub mod error;
 pub mod evaluate;
@@ -20,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod plots;
+pub mod recalibrate;
 pub mod synthetic;
 pub mod train;
 
@@ -28,11 +33,11 @@ pub use calibration::{Calibration, CalibrationConfig};
 pub use card::ModelCard;
 pub use config::TrainConfig;
 pub use error::{ArtifactError, TrainError};
-pub use evaluate::{EvalReport, evaluate};
+pub use evaluate::{EvalReport, evaluate, evaluate_subset};
 pub use metrics::PointMetrics;
 pub use model::ModelConfig;
 pub use pipeline::{TrainSummary, train_subset};
-pub use plots::{PlotError, write_plots};
+pub use plots::{PlotError, write_plots, write_prognostic_plots};
 pub use synthetic::write_test_artifact;
 pub use train::{EpochReport, StopReason};
 

@@ -15,7 +15,7 @@ use crate::calibration::Calibration;
 use crate::card::ModelCard;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::evaluate::{EvalReport, IntervalStats, coverage_of, evaluate};
+use crate::evaluate::{EvalError, EvalReport, IntervalStats, coverage_of, evaluate_subset};
 use crate::metrics::PointMetrics;
 use crate::model::RulNet;
 use crate::train::{EpochReport, StopReason, fit, predict_windows, predict_windows_mean, rmse_f32};
@@ -148,6 +148,8 @@ pub fn train_subset(
     let cal_w = windows(&prep.preprocessor, &prep.cal_engines, cap);
     let cal_pred = clamp(predict_windows_mean(&networks, &cal_w, ceiling)?);
     let cal_truth: Vec<f64> = cal_w.targets.iter().map(|&t| f64::from(t)).collect();
+    // Binned confidence: an isotonic map against raw truth (`rul calibrate`) measured worse on
+    // the shipped models' validation engines (README, "Prognostic evaluation").
     let calibration = Calibration::fit(&config.calibration, &cal_pred, &cal_truth)?;
     let val_w = windows(&prep.preprocessor, &prep.val_engines, cap);
     let val_pred = clamp(predict_windows_mean(&networks, &val_w, ceiling)?);
@@ -179,12 +181,14 @@ pub fn train_subset(
     let test = if data.test.is_empty() {
         None
     } else {
-        Some(evaluate(
-            &artifact,
-            data.subset,
-            &data.test,
-            &data.test_rul,
-        )?)
+        Some(
+            evaluate_subset(&artifact, data)
+                .map_err(|e| match e {
+                    EvalError::Artifact(a) => TrainError::Artifact(a),
+                    other => TrainError::Data(other.to_string()),
+                })?
+                .0,
+        )
     };
 
     let mut summary = serde_json::json!({

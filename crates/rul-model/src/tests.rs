@@ -262,6 +262,24 @@ fn evaluation_report_serialises_and_plots_are_written() {
     assert_eq!(report.engines, 8);
     assert_eq!(report.predictions.len(), 8);
     assert!(!report.trajectories.is_empty());
+    // Held-out engines are the validation and calibration engines, never the fitted ones.
+    let h = report.heldout.as_ref().expect("held-out report");
+    let prep = crate::pipeline::prepare(
+        &crate::synthetic::test_config(7),
+        &crate::synthetic::synthetic_data(7).train,
+    )
+    .unwrap();
+    let fitted: Vec<u32> = prep.fit_engines.iter().map(|e| e.unit).collect();
+    assert!(!h.validation_units.is_empty() && !h.calibration_units.is_empty());
+    for u in h.validation_units.iter().chain(&h.calibration_units) {
+        assert!(!fitted.contains(u), "unit {u} was fitted on");
+    }
+    assert_eq!(
+        h.policy.engines,
+        h.validation_units.len() + h.calibration_units.len()
+    );
+    assert_eq!(report.interval_buckets.len(), 4);
+    assert!((0.0..=1.0).contains(&report.ece_all_cycles));
     let json = serde_json::to_string(report).unwrap();
     let back: crate::EvalReport = serde_json::from_str(&json).unwrap();
     assert_eq!(&back, report);

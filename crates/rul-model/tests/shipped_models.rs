@@ -1,8 +1,9 @@
 //! The committed artifacts under `models/` reproduce the metrics in their own cards on the real
-//! official test sets (data from `CMAPSS_DIR`; outside CI a missing data folder skips with a reason).
+//! official test sets and their held-out run-to-failure engines (data from `CMAPSS_DIR`; outside
+//! CI a missing data folder skips with a reason).
 
 use rul_data::{Subset, load_subset, resolve_data_dir};
-use rul_model::{Artifact, evaluate};
+use rul_model::{Artifact, evaluate_subset};
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> Option<PathBuf> {
@@ -33,7 +34,7 @@ fn reproduce(subset: Subset) -> rul_model::EvalReport {
     assert_eq!(artifact.card().subset, subset);
     let data_dir = data_dir().expect("data present");
     let data = load_subset(&data_dir, subset).expect("load test set");
-    let report = evaluate(&artifact, subset, &data.test, &data.test_rul).expect("evaluate");
+    let (report, _) = evaluate_subset(&artifact, &data).expect("evaluate");
     let recorded = &artifact.metrics()["summary"];
     let summary = report.summary();
     for key in [
@@ -43,6 +44,13 @@ fn reproduce(subset: Subset) -> rul_model::EvalReport {
         "test_rmse_capped",
         "interval_coverage",
         "interval_mean_width",
+        "test_ece",
+        "test_ece_all_cycles",
+        "heldout_alpha_lambda_50",
+        "heldout_ph_stable_mean",
+        "heldout_cra_mean",
+        "heldout_validation_ece",
+        "heldout_policy_lower_t",
     ] {
         let (want, got) = (recorded[key].as_f64(), summary[key].as_f64());
         let (Some(want), Some(got)) = (want, got) else {

@@ -1,11 +1,16 @@
 //! PNG plots of an evaluation (plotters' bitmap backend): predicted vs true RUL at the last
-//! cycle, the error histogram, and RUL trajectories of a few test engines.
+//! cycle, the error histogram, and RUL trajectories of a few test engines; [`prognostic`] adds
+//! the held-out α-λ grid and the maintenance-policy curves.
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
 use crate::evaluate::EvalReport;
+
+pub mod prognostic;
+
+pub use prognostic::write_prognostic_plots;
 
 /// Why a plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]

@@ -3,17 +3,33 @@
 //! over every test cycle, interval coverage and width, and a reliability table for `confidence`.
 //! Predictions are clamped at 0, as served.
 
+use std::collections::HashMap;
+
 use rul_data::{Engine, Subset, Windows, test_labels};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
+use crate::calibration::Calibration;
 use crate::error::ArtifactError;
 use crate::metrics::PointMetrics;
 
+mod heldout;
+pub mod policy;
+pub mod prognostic;
+pub mod reliability;
+
+pub use heldout::{
+    EvalError, HeldOutReport, evaluate_heldout, evaluate_subset, heldout_engines, heldout_tracks,
+};
+pub use policy::{PolicyReport, PolicyRow};
+pub use prognostic::{EngineTrack, PrognosticSummary, summarise};
+pub use reliability::{
+    BucketStats, RELIABILITY_BINS, RUL_BUCKETS, ReliabilityBin, expected_calibration_error,
+    interval_buckets, reliability, reliability_of,
+};
+
 /// Engines whose full trajectories are kept for plots.
 pub const TRAJECTORY_ENGINES: usize = 6;
-/// Equal-width confidence bins of the reliability table.
-pub const RELIABILITY_BINS: usize = 10;
 
 /// Metrics against raw and against capped truth.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -35,21 +51,6 @@ pub struct IntervalStats {
     pub mean_width: f64,
     /// Number of predictions.
     pub count: usize,
-}
-
-/// One row of the reliability table: predicted confidence vs observed hit rate.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ReliabilityBin {
-    /// Lower edge of the confidence bin.
-    pub lo: f64,
-    /// Upper edge.
-    pub hi: f64,
-    /// Predictions in the bin.
-    pub count: usize,
-    /// Mean predicted confidence.
-    pub mean_confidence: f64,
-    /// Observed share with |raw truth - pred| <= tolerance.
-    pub observed: f64,
 }
 
 /// One test engine's last-cycle prediction.
@@ -111,6 +112,28 @@ pub struct EvalReport {
     pub reliability: Vec<ReliabilityBin>,
     /// Confidence reliability over every window.
     pub reliability_all_cycles: Vec<ReliabilityBin>,
+    /// Expected calibration error of `confidence` at the last cycle.
+    #[serde(default)]
+    pub ece: f64,
+    /// Expected calibration error of `confidence` over every window.
+    #[serde(default)]
+    pub ece_all_cycles: f64,
+    /// Interval coverage and width by true-RUL bucket at the last cycle.
+    #[serde(default)]
+    pub interval_buckets: Vec<BucketStats>,
+    /// Interval coverage and width by true-RUL bucket over every window.
+    #[serde(default)]
+    pub interval_buckets_all_cycles: Vec<BucketStats>,
+    /// Prognostic metrics on the (truncated) test trajectories where defined, raw truth.
+    #[serde(default)]
+    pub prognostics: Option<PrognosticSummary>,
+    /// The same against truth capped at the ceiling.
+    #[serde(default)]
+    pub prognostics_capped: Option<PrognosticSummary>,
+    /// Prognostic metrics, intervals, confidence and maintenance policies on the held-out
+    /// run-to-failure engines (None unless evaluated with the training file).
+    #[serde(default)]
+    pub heldout: Option<HeldOutReport>,
     /// Per-engine last-cycle predictions.
     pub predictions: Vec<EnginePrediction>,
     /// Full trajectories of a few engines (longest series first).
@@ -120,7 +143,7 @@ pub struct EvalReport {
 impl EvalReport {
     /// Headline numbers for metrics.json's `summary` and the model card.
     pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut s = serde_json::json!({
             "test_rmse": self.last_cycle.raw.rmse,
             "test_mae": self.last_cycle.raw.mae,
             "test_score": self.last_cycle.raw.score,
@@ -129,7 +152,15 @@ impl EvalReport {
             "interval_coverage": self.intervals.coverage,
             "interval_mean_width": self.intervals.mean_width,
             "test_engines": self.engines,
-        })
+        });
+        if let Some(obj) = s.as_object_mut() {
+            obj.insert("test_ece".into(), self.ece.into());
+            obj.insert("test_ece_all_cycles".into(), self.ece_all_cycles.into());
+            if let Some(h) = &self.heldout {
+                obj.extend(h.summary());
+            }
+        }
+        s
     }
 }
 
@@ -162,6 +193,13 @@ pub fn evaluate(
     let all_truth: Vec<f64> = all.targets.iter().map(|&t| f64::from(t)).collect();
 
     let cal = artifact.calibration();
+    // A test engine fails its final RUL after its last observed cycle.
+    let eols: Vec<f64> = test
+        .iter()
+        .zip(test_rul)
+        .map(|(e, &r)| f64::from(e.last_cycle()) + r)
+        .collect();
+    let tracks = tracks_of(cal, test, &eols, &all, &all_pred, "test");
     let predictions = last
         .engine_of
         .iter()
@@ -184,6 +222,8 @@ pub fn evaluate(
         })
         .collect();
 
+    let rel_last = reliability(cal, &last_pred, &last_truth);
+    let rel_all = reliability(cal, &all_pred, &all_truth);
     Ok(EvalReport {
         version: artifact.version().to_string(),
         subset,
@@ -193,8 +233,15 @@ pub fn evaluate(
         all_cycles: pair(&all_pred, &all_truth, ceiling),
         intervals: interval_stats(artifact, &last_pred, &last_truth),
         intervals_all_cycles: interval_stats(artifact, &all_pred, &all_truth),
-        reliability: reliability(artifact, &last_pred, &last_truth),
-        reliability_all_cycles: reliability(artifact, &all_pred, &all_truth),
+        ece: expected_calibration_error(&rel_last),
+        ece_all_cycles: expected_calibration_error(&rel_all),
+        reliability: rel_last,
+        reliability_all_cycles: rel_all,
+        interval_buckets: interval_buckets(cal, &last_pred, &last_truth),
+        interval_buckets_all_cycles: interval_buckets(cal, &all_pred, &all_truth),
+        prognostics: Some(summarise(&tracks, None, false)),
+        prognostics_capped: Some(summarise(&tracks, Some(ceiling), false)),
+        heldout: None,
         predictions,
         trajectories: trajectories(artifact, test, &all, &all_pred),
     })
@@ -223,11 +270,7 @@ pub fn interval_stats(artifact: &Artifact, pred: &[f64], truth: &[f64]) -> Inter
 }
 
 /// Coverage and mean width of `cal`'s intervals against `truth`.
-pub fn coverage_of(
-    cal: &crate::calibration::Calibration,
-    pred: &[f64],
-    truth: &[f64],
-) -> IntervalStats {
+pub fn coverage_of(cal: &Calibration, pred: &[f64], truth: &[f64]) -> IntervalStats {
     let n = pred.len().min(truth.len());
     let mut hits = 0usize;
     let mut width = 0.0;
@@ -246,29 +289,46 @@ pub fn coverage_of(
     }
 }
 
-/// Reliability of `confidence` in equal-width bins (empty bins omitted).
-pub fn reliability(artifact: &Artifact, pred: &[f64], truth: &[f64]) -> Vec<ReliabilityBin> {
-    let cal = artifact.calibration();
-    let tol = cal.tolerance();
-    let mut sums = vec![(0usize, 0.0f64, 0usize); RELIABILITY_BINS];
-    for (&p, &t) in pred.iter().zip(truth) {
-        let c = cal.confidence(p);
-        let k = ((c * RELIABILITY_BINS as f64) as usize).min(RELIABILITY_BINS - 1);
-        sums[k].0 += 1;
-        sums[k].1 += c;
-        if (t - p).abs() <= tol {
-            sums[k].2 += 1;
-        }
+/// Per-engine tracks from every window's prediction (windows of one engine end at its last
+/// cycles, in order); `eol[i]` is engine `i`'s end-of-life cycle.
+pub(crate) fn tracks_of(
+    cal: &Calibration,
+    engines: &[Engine],
+    eol: &[f64],
+    all: &Windows,
+    all_pred: &[f64],
+    set: &str,
+) -> Vec<EngineTrack> {
+    let mut by_unit: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, &u) in all.engine_of.iter().enumerate() {
+        by_unit.entry(u).or_default().push(i);
     }
-    sums.iter()
-        .enumerate()
-        .filter(|(_, s)| s.0 > 0)
-        .map(|(k, s)| ReliabilityBin {
-            lo: k as f64 / RELIABILITY_BINS as f64,
-            hi: (k + 1) as f64 / RELIABILITY_BINS as f64,
-            count: s.0,
-            mean_confidence: s.1 / s.0 as f64,
-            observed: s.2 as f64 / s.0 as f64,
+    engines
+        .iter()
+        .zip(eol)
+        .filter_map(|(engine, &eol)| {
+            let idx = by_unit.get(&engine.unit)?;
+            let first = engine.cycles.len().saturating_sub(idx.len());
+            let mut t = EngineTrack {
+                unit: engine.unit,
+                set: set.to_string(),
+                eol,
+                cycle: Vec::with_capacity(idx.len()),
+                pred: Vec::with_capacity(idx.len()),
+                lower: Vec::with_capacity(idx.len()),
+                upper: Vec::with_capacity(idx.len()),
+            };
+            for (k, &i) in idx.iter().enumerate() {
+                let (Some(c), Some(&p)) = (engine.cycles.get(first + k), all_pred.get(i)) else {
+                    continue;
+                };
+                let (lo, hi) = cal.interval(p);
+                t.cycle.push(f64::from(c.cycle));
+                t.pred.push(p);
+                t.lower.push(lo);
+                t.upper.push(hi);
+            }
+            (!t.cycle.is_empty()).then_some(t)
         })
         .collect()
 }
