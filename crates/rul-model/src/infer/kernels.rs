@@ -194,21 +194,15 @@ pub(crate) fn tanh(x: f32) -> f32 {
     const A3: f32 = 6.372_619_3e-4;
     const A5: f32 = 1.485_722_4e-5;
     const A7: f32 = 5.122_297e-8;
-    const A9: f32 = -8.604_671_5e-11;
-    const A11: f32 = 2.000_187_9e-13;
+    const A9: f32 = -8.604_672e-11;
+    const A11: f32 = 2.000_188e-13;
     const A13: f32 = -2.760_768_5e-16;
     const B0: f32 = 4.893_525e-3;
     const B2: f32 = 2.268_434_6e-3;
     const B4: f32 = 1.185_347_1e-4;
     const B6: f32 = 1.198_258_4e-6;
-    // Comparisons rather than f32::max/min, which would turn NaN into the bound: NaN stays NaN.
-    let x = if x < -TANH_CLAMP {
-        -TANH_CLAMP
-    } else if x > TANH_CLAMP {
-        TANH_CLAMP
-    } else {
-        x
-    };
+    // clamp, not max/min (which would turn NaN into a bound): NaN stays NaN.
+    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
     let x2 = x * x;
     let mut p = x2.mul_add(A13, A11);
     p = x2.mul_add(p, A9);
