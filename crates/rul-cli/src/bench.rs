@@ -1,7 +1,8 @@
-//! `rul bench`: load a running service over gRPC and REST with real test-engine histories.
+//! `rul bench`: load a running service over gRPC and REST with real test-engine histories;
+//! `rul bench model`: the network alone, in process (see [`crate::bench_model`]).
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 use rul_data::{
     DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, load_subset, resolve_data_dir,
 };
@@ -11,7 +12,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time the network alone in process: 1 window and batches, fast path and burn.
+    Model(crate::bench_model::ModelBenchArgs),
+}
+
+/// Load-generator options (the default `rul bench`).
+#[derive(Args)]
+struct LoadArgs {
     /// gRPC address of the service under test; "none" skips gRPC.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc: String,
@@ -76,6 +93,13 @@ fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        Some(BenchCommand::Model(model)) => crate::bench_model::run(model),
+        None => run_load_test(args.load),
+    }
+}
+
+fn run_load_test(args: LoadArgs) -> anyhow::Result<()> {
     let dir = resolve_data_dir(args.data_dir.as_deref());
     let requests = bodies(args.subset, &dir, args.readings)?;
     let pick = |a: &str| (a != "none").then(|| a.to_string());

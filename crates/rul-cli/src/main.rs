@@ -1,6 +1,7 @@
 //! `rul`: train, evaluate and serve a turbofan Remaining-Useful-Life model on NASA C-MAPSS.
 
 mod bench;
+mod bench_model;
 mod calibrate;
 mod data;
 mod evaluate;
@@ -44,7 +45,7 @@ enum Command {
     Sagemaker(sagemaker::SagemakerCommand),
     /// Ask a running service for one prediction over gRPC.
     Predict(predict::PredictArgs),
-    /// Measure latency and throughput of a running service over gRPC and REST.
+    /// Measure latency and throughput of a running service over gRPC and REST (`bench model`: the network alone).
     Bench(bench::BenchArgs),
     /// Stream a C-MAPSS split into a running service one cycle at a time (per-engine state, tracked RUL).
     Replay(replay::ReplayArgs),

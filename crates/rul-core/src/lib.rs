@@ -42,6 +42,7 @@ pub use remote::{
     BreakerConfig, BreakerState, FallbackReason, Remote, RemoteAnswer, RemoteBackend, RemoteError,
     RemoteRequest,
 };
+pub use rul_model::InferenceEngine;
 pub use types::{
     ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route, ServingModel, Source,
     Stats, Timing,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rul_data::{Preprocessor, Reading};
-use rul_model::Artifact;
+use rul_model::{Artifact, InferenceEngine};
 
 use crate::types::ModelInfo;
 
@@ -43,15 +43,20 @@ pub fn neutral_reading(preprocessor: &Preprocessor) -> Reading {
 /// forward passes (1 and `max_batch` windows) so the first real request does not pay for lazy initialisation.
 /// Blocking: call it on the model thread or in `spawn_blocking`. A panic inside the model library is reported as
 /// an error, so a broken artifact can never take the model thread down.
-pub(crate) fn load_and_warm(dir: &Path, max_batch: usize) -> Result<Loaded, String> {
-    std::panic::catch_unwind(|| load_checked(dir, max_batch))
+pub(crate) fn load_and_warm(
+    dir: &Path,
+    max_batch: usize,
+    engine: InferenceEngine,
+) -> Result<Loaded, String> {
+    std::panic::catch_unwind(|| load_checked(dir, max_batch, engine))
         .unwrap_or_else(|_| Err(format!("loading artifact {} panicked", dir.display())))
 }
 
 /// The body of [`load_and_warm`].
-fn load_checked(dir: &Path, max_batch: usize) -> Result<Loaded, String> {
+fn load_checked(dir: &Path, max_batch: usize, engine: InferenceEngine) -> Result<Loaded, String> {
     let artifact = Artifact::load(dir)
-        .map_err(|e| format!("cannot load model artifact {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot load model artifact {}: {e}", dir.display()))?
+        .with_engine(engine);
     let pre = artifact.preprocessor();
     let (window, features) = (pre.window(), pre.n_features());
     if window == 0 || features == 0 {

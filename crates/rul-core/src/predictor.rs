@@ -46,6 +46,7 @@ struct Inner {
     cache: PredictionCache,
     queue_capacity: usize,
     max_batch: usize,
+    engine: crate::InferenceEngine,
     accepting: AtomicBool,
     model_path: Mutex<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
@@ -83,6 +84,7 @@ impl Predictor {
             model_path: config.model_path.clone(),
             max_batch,
             max_wait: config.max_wait,
+            engine: config.engine,
         };
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -105,6 +107,7 @@ impl Predictor {
                 cache: PredictionCache::new(config.cache_capacity, config.cache_ttl),
                 queue_capacity,
                 max_batch,
+                engine: config.engine,
                 accepting: AtomicBool::new(true),
                 model_path: Mutex::new(config.model_path),
                 reload_lock: tokio::sync::Mutex::new(()),
@@ -282,8 +285,8 @@ impl Predictor {
             Some(p) => p,
             None => lock(&self.inner.model_path).clone(),
         };
-        let (dir, max_batch) = (path.clone(), self.inner.max_batch);
-        let loaded = tokio::task::spawn_blocking(move || load_and_warm(&dir, max_batch))
+        let (dir, max_batch, engine) = (path.clone(), self.inner.max_batch, self.inner.engine);
+        let loaded = tokio::task::spawn_blocking(move || load_and_warm(&dir, max_batch, engine))
             .await
             .map_err(|e| PredictError::Internal(format!("reload task failed: {e}")))?
             .map_err(|reason| {

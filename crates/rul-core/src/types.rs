@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rul_data::Reading;
+use rul_model::InferenceEngine;
 use serde::{Deserialize, Serialize};
 
 /// Tuning knobs of the [`crate::Predictor`]; `Default` gives the documented defaults.
@@ -21,6 +22,8 @@ pub struct PredictorConfig {
     pub cache_ttl: Duration,
     /// Maximum number of cached predictions; zero disables the cache.
     pub cache_capacity: u64,
+    /// Forward pass the model thread runs: the fast path (default) or burn, the reference.
+    pub engine: InferenceEngine,
 }
 
 impl Default for PredictorConfig {
@@ -32,6 +35,7 @@ impl Default for PredictorConfig {
             queue_capacity: 1024,
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 10_000,
+            engine: InferenceEngine::Fast,
         }
     }
 }

@@ -91,6 +91,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) model_path: std::path::PathBuf,
     pub(crate) max_batch: usize,
     pub(crate) max_wait: Duration,
+    pub(crate) engine: rul_model::InferenceEngine,
 }
 
 /// Withdraws the model when the thread ends, marking the predictor failed unless shutdown was requested.
@@ -119,7 +120,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, cfg: WorkerConfig) {
         shared: &shared,
         clean: false,
     };
-    let mut model = match load_and_warm(&cfg.model_path, cfg.max_batch) {
+    let mut model = match load_and_warm(&cfg.model_path, cfg.max_batch, cfg.engine) {
         Ok(loaded) => Some(install(&shared, None, loaded)),
         Err(reason) => {
             tracing::error!(%reason, "initial model load failed");

@@ -177,7 +177,7 @@ pub fn train_subset(
         networks,
         prep.preprocessor.clone(),
         calibration.clone(),
-    );
+    )?;
     let test = if data.test.is_empty() {
         None
     } else {

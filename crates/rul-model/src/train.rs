@@ -19,13 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::infer::reference::predict_raw;
 use crate::model::{RulNet, input_tensor};
 
 /// Held for the whole of a training run (see [`fit`]).
 static TRAINING: Mutex<()> = Mutex::new(());
-
-/// Windows per forward pass when predicting without gradients.
-pub const PREDICT_CHUNK: usize = 1024;
 
 /// Progress of one finished epoch.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -278,50 +276,6 @@ pub fn predict_windows_mean(
         target_scale,
     )
     .map_err(|e| TrainError::Data(e.to_string()))
-}
-
-/// Forward pass over `count` windows laid out `[count, window, features]`, in chunks, on the
-/// plain Flex device; the networks' outputs are averaged and multiplied by `target_scale`.
-pub(crate) fn predict_raw(
-    models: &[RulNet],
-    inputs: &[f32],
-    count: usize,
-    window: usize,
-    features: usize,
-    target_scale: f64,
-) -> Result<Vec<f32>, crate::error::ArtifactError> {
-    if models.is_empty() {
-        return Err(crate::error::ArtifactError::Forward(
-            "no network to predict with".into(),
-        ));
-    }
-    let device = Device::flex();
-    let row = window * features;
-    let mut out = Vec::with_capacity(count);
-    let mut start = 0;
-    while start < count {
-        let n = PREDICT_CHUNK.min(count - start);
-        let forward = |model: &RulNet| {
-            let data = inputs[start * row..(start + n) * row].to_vec();
-            model
-                .forward(input_tensor(data, n, window, features, &device))
-                .try_into_vec_as::<f32>()
-                .map_err(|e| crate::error::ArtifactError::Forward(format!("{e:?}")))
-        };
-        if let [model] = models {
-            out.extend(forward(model)?.into_iter().map(|v| v * target_scale as f32));
-        } else {
-            let mut sum = vec![0.0f64; n];
-            for model in models {
-                let y = forward(model)?;
-                sum.iter_mut().zip(y).for_each(|(s, v)| *s += f64::from(v));
-            }
-            let mean_scale = target_scale / models.len() as f64;
-            out.extend(sum.into_iter().map(|s| (s * mean_scale) as f32));
-        }
-        start += n;
-    }
-    Ok(out)
 }
 
 /// Adds N(0, sigma) to every value (Box-Muller on the seeded generator).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use rul_core::PredictorConfig;
+use rul_core::{InferenceEngine, PredictorConfig};
 
 mod fleet;
 mod sagemaker;
@@ -82,6 +82,9 @@ pub struct ServerConfig {
     /// Comma-separated allowed CORS origins ("*" = any origin, never with credentials); empty = no CORS.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Forward pass: "fast" (the plain-Rust path, default) or "burn" (the reference it is verified against).
+    #[arg(long, env = "INFERENCE_ENGINE", default_value = "fast")]
+    pub engine: InferenceEngine,
     /// Largest micro-batch the model thread runs at once.
     #[arg(long, env = "MAX_BATCH", default_value_t = 64)]
     pub max_batch: usize,
@@ -131,6 +134,7 @@ impl Default for ServerConfig {
             log_format: None,
             admin_token: None,
             cors_origins: Vec::new(),
+            engine: InferenceEngine::Fast,
             max_batch: 64,
             max_wait_ms: 1,
             queue_capacity: 1024,
@@ -305,6 +309,7 @@ impl ServerConfig {
             queue_capacity: self.queue_capacity,
             cache_ttl: Duration::from_secs(self.cache_ttl_secs),
             cache_capacity: self.cache_capacity,
+            engine: self.engine,
         }
     }
 }
@@ -327,6 +332,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("log_format", &self.log_format)
             .field("admin_token", &self.admin_token().map(|_| "<redacted>"))
             .field("cors_origins", &self.cors_origins)
+            .field("engine", &self.engine)
             .field("max_batch", &self.max_batch)
             .field("max_wait_ms", &self.max_wait_ms)
             .field("queue_capacity", &self.queue_capacity)

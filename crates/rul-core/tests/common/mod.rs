@@ -49,6 +49,7 @@ pub fn config(path: &Path) -> PredictorConfig {
         queue_capacity: 1024,
         cache_ttl: Duration::from_secs(300),
         cache_capacity: 0,
+        engine: Default::default(),
     }
 }
 

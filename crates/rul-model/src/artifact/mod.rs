@@ -24,8 +24,9 @@ use crate::calibration::Calibration;
 use crate::card::ModelCard;
 use crate::config::TrainConfig;
 use crate::error::ArtifactError;
+use crate::infer::reference::predict_raw;
+use crate::infer::{FastModel, InferenceEngine};
 use crate::model::{ModelConfig, RulNet};
-use crate::train::predict_raw;
 
 /// `format` value of model.json and manifest.json.
 pub const MODEL_FORMAT: &str = "rul-model";
@@ -120,8 +121,12 @@ pub struct Artifact {
     dir: PathBuf,
     version: String,
     spec: ModelSpec,
-    /// One network, or the members of an ensemble (predictions averaged).
+    /// One network, or the members of an ensemble (predictions averaged): the burn reference.
     model: Vec<RulNet>,
+    /// The same networks in the fast path's layout.
+    fast: FastModel,
+    /// Which of the two `predict` uses.
+    engine: InferenceEngine,
     preprocessor: Preprocessor,
     calibration: Calibration,
     card: ModelCard,
@@ -210,6 +215,7 @@ impl Artifact {
 
         let weights_path = dir.join(WEIGHTS_FILE);
         let model = load_weights(&spec, get(WEIGHTS_FILE), &weights_path)?;
+        let fast = fast_model(&spec, &model, &weights_path)?;
 
         let metrics_path = dir.join(METRICS_FILE);
         let metrics: serde_json::Value = parse_json(&metrics_path, get(METRICS_FILE))?;
@@ -223,12 +229,30 @@ impl Artifact {
             version,
             spec,
             model,
+            fast,
+            engine: InferenceEngine::default(),
             preprocessor,
             calibration,
             card,
             card_markdown,
             metrics,
         })
+    }
+
+    /// The engine [`predict`](Self::predict) uses (the fast path unless changed).
+    pub fn engine(&self) -> InferenceEngine {
+        self.engine
+    }
+
+    /// Chooses the engine [`predict`](Self::predict) uses.
+    pub fn set_engine(&mut self, engine: InferenceEngine) {
+        self.engine = engine;
+    }
+
+    /// This artifact with another engine for [`predict`](Self::predict).
+    pub fn with_engine(mut self, engine: InferenceEngine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// Content-hash version, e.g. `fd001-3f2a9c1b`.
@@ -272,8 +296,18 @@ impl Artifact {
     }
 
     /// Raw forward pass over `count` windows laid out `[count, window, n_features]`; returns
-    /// `count` RUL values in cycles (unclamped).
+    /// `count` RUL values in cycles (unclamped), with the artifact's [`engine`](Self::engine).
     pub fn predict(&self, inputs: &[f32], count: usize) -> Result<Vec<f32>, ArtifactError> {
+        self.predict_with(self.engine, inputs, count)
+    }
+
+    /// [`predict`](Self::predict) with a given engine (benchmarks and verification use both).
+    pub fn predict_with(
+        &self,
+        engine: InferenceEngine,
+        inputs: &[f32],
+        count: usize,
+    ) -> Result<Vec<f32>, ArtifactError> {
         let row = self.spec.window * self.spec.n_features;
         if count.checked_mul(row) != Some(inputs.len()) {
             return Err(ArtifactError::Input(format!(
@@ -293,14 +327,17 @@ impl Artifact {
         if count == 0 {
             return Ok(Vec::new());
         }
-        predict_raw(
-            &self.model,
-            inputs,
-            count,
-            self.spec.window,
-            self.spec.n_features,
-            self.spec.target_scale,
-        )
+        match engine {
+            InferenceEngine::Fast => Ok(self.fast.predict(inputs, count)),
+            InferenceEngine::Burn => predict_raw(
+                &self.model,
+                inputs,
+                count,
+                self.spec.window,
+                self.spec.n_features,
+                self.spec.target_scale,
+            ),
+        }
     }
 
     /// Assembles an in-memory artifact from trained parts (used between training and writing).
@@ -311,21 +348,35 @@ impl Artifact {
         model: Vec<RulNet>,
         preprocessor: Preprocessor,
         calibration: Calibration,
-    ) -> Artifact {
+    ) -> Result<Artifact, ArtifactError> {
         let metrics = serde_json::Value::Null;
         let card = ModelCard::build(&version, &spec, &preprocessor, &calibration, &metrics);
-        Artifact {
+        let fast = fast_model(&spec, &model, &dir.join(WEIGHTS_FILE))?;
+        Ok(Artifact {
             dir: dir.to_path_buf(),
             version,
             spec,
             model,
+            fast,
+            engine: InferenceEngine::default(),
             preprocessor,
             calibration,
             card,
             card_markdown: String::new(),
             metrics,
-        }
+        })
     }
+}
+
+/// The fast path's copy of the loaded networks; a shape that does not chain is a weights error.
+fn fast_model(spec: &ModelSpec, model: &[RulNet], path: &Path) -> Result<FastModel, ArtifactError> {
+    FastModel::from_burn(model, spec.window, spec.n_features, spec.target_scale).map_err(
+        |problem| ArtifactError::Weights {
+            path: path.to_path_buf(),
+            architecture: spec.architecture.name().to_string(),
+            problem,
+        },
+    )
 }
 
 /// Lower-case hex SHA-256.

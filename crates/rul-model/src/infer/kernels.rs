@@ -1,0 +1,426 @@
+//! The numeric pieces of the fast path: one accumulating matrix-multiply kernel, the gate
+//! activations, CPU feature dispatch and a denormal-flushing guard.
+//!
+//! Every function here is `#[inline(always)]` so that it is compiled once per instruction set
+//! inside the dispatching entry points of [`super::net`] (AVX-512, AVX2+FMA, baseline); the
+//! plain loops are written so that LLVM vectorises them with whatever the entry point enables.
+//!
+//! **Batch invariance.** Each output element of [`matmul_acc`] is one chain of fused
+//! multiply-adds in `k` order, whatever the number of rows and however rows and columns are
+//! blocked. A window's result therefore does not depend on the batch it travels in, nor on the
+//! vector width chosen at run time (`f32::mul_add` rounds once on every path), which callers rely
+//! on: a request answered alone and the same request answered inside a batch agree bit for bit.
+
+/// Rows of a register tile for multi-row products (reuses each weight load this many times).
+const TILE_ROWS: usize = 4;
+
+/// `out[r * os + j] += Σ_k a[r * a_s + k] * w[k * n + j]` for `r < rows`, `j < n`.
+///
+/// `LANES` is the f32 vector width of the instruction set the caller is compiled for (16 for
+/// AVX-512, 8 otherwise): it sizes the register tiles so that enough independent accumulator
+/// chains keep both FMA units busy, without changing any element's arithmetic.
+/// `w` is row-major `[k, n]`; `a` and `out` are row-strided (strides `a_s` and `os`), so a caller
+/// can update every time step's rows of a `[batch, time, n]` buffer in place. Initialise `out`
+/// (bias, input projection) before calling: the kernel only accumulates.
+///
+/// # Panics
+/// If a slice is shorter than the shapes say (an internal invariant, never file-controlled:
+/// shapes are validated when the network is built).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_acc<const LANES: usize>(
+    out: &mut [f32],
+    os: usize,
+    a: &[f32],
+    a_s: usize,
+    rows: usize,
+    w: &[f32],
+    k: usize,
+    n: usize,
+) {
+    if rows == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        out.len() >= (rows - 1) * os + n && a.len() >= (rows - 1) * a_s + k && w.len() >= k * n,
+        "matmul_acc: buffers shorter than {rows}x{k} * {k}x{n}"
+    );
+    if rows < TILE_ROWS {
+        for r in 0..rows {
+            single_row::<LANES>(out, os, a, a_s, r, w, k, n);
+        }
+        return;
+    }
+    // Column tiles outside, row blocks inside: a tile's weights (k x C floats) stay in L1
+    // while every row passes over them.
+    let mut j = 0;
+    if LANES >= 16 {
+        while j + 32 <= n {
+            column_tile::<32>(out, os, a, a_s, rows, w, k, n, j);
+            j += 32;
+        }
+    }
+    while j + 16 <= n {
+        column_tile::<16>(out, os, a, a_s, rows, w, k, n, j);
+        j += 16;
+    }
+    while j + 8 <= n {
+        column_tile::<8>(out, os, a, a_s, rows, w, k, n, j);
+        j += 8;
+    }
+    while j < n {
+        column_tile::<1>(out, os, a, a_s, rows, w, k, n, j);
+        j += 1;
+    }
+}
+
+/// Columns `j0..j0 + C` of every row: blocks of [`TILE_ROWS`] rows, then single rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn column_tile<const C: usize>(
+    out: &mut [f32],
+    os: usize,
+    a: &[f32],
+    a_s: usize,
+    rows: usize,
+    w: &[f32],
+    k: usize,
+    n: usize,
+    j0: usize,
+) {
+    let mut r = 0;
+    while r + TILE_ROWS <= rows {
+        tile::<TILE_ROWS, C>(out, os, a, a_s, r, w, k, n, j0);
+        r += TILE_ROWS;
+    }
+    while r < rows {
+        tile::<1, C>(out, os, a, a_s, r, w, k, n, j0);
+        r += 1;
+    }
+}
+
+/// Every column of one row (a vector-matrix product). Without rows to reuse a weight load, wide
+/// tiles give enough independent accumulator chains, and the widest streams `w` sequentially.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn single_row<const LANES: usize>(
+    out: &mut [f32],
+    os: usize,
+    a: &[f32],
+    a_s: usize,
+    r: usize,
+    w: &[f32],
+    k: usize,
+    n: usize,
+) {
+    let mut j = 0;
+    if LANES >= 16 {
+        while j + 256 <= n {
+            tile::<1, 256>(out, os, a, a_s, r, w, k, n, j);
+            j += 256;
+        }
+        while j + 128 <= n {
+            tile::<1, 128>(out, os, a, a_s, r, w, k, n, j);
+            j += 128;
+        }
+    }
+    while j + 64 <= n {
+        tile::<1, 64>(out, os, a, a_s, r, w, k, n, j);
+        j += 64;
+    }
+    while j + 16 <= n {
+        tile::<1, 16>(out, os, a, a_s, r, w, k, n, j);
+        j += 16;
+    }
+    while j + 8 <= n {
+        tile::<1, 8>(out, os, a, a_s, r, w, k, n, j);
+        j += 8;
+    }
+    while j < n {
+        tile::<1, 1>(out, os, a, a_s, r, w, k, n, j);
+        j += 1;
+    }
+}
+
+/// One `R x C` register tile: load the accumulators, run the `k` loop, store them back.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<const R: usize, const C: usize>(
+    out: &mut [f32],
+    os: usize,
+    a: &[f32],
+    a_s: usize,
+    r0: usize,
+    w: &[f32],
+    k: usize,
+    n: usize,
+    j0: usize,
+) {
+    let mut acc = [[0.0f32; C]; R];
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        acc_r.copy_from_slice(&out[(r0 + r) * os + j0..][..C]);
+    }
+    let a_rows: [&[f32]; R] = std::array::from_fn(|r| &a[(r0 + r) * a_s..][..k]);
+    for kk in 0..k {
+        let w_row: &[f32] = &w[kk * n + j0..][..C];
+        for r in 0..R {
+            let x = a_rows[r][kk];
+            for c in 0..C {
+                acc[r][c] = x.mul_add(w_row[c], acc[r][c]);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        out[(r0 + r) * os + j0..][..C].copy_from_slice(acc_r);
+    }
+}
+
+/// Fills `rows` rows of width `bias.len()` (row stride = width) with the bias.
+#[inline(always)]
+pub(crate) fn fill_rows(out: &mut [f32], bias: &[f32], rows: usize) {
+    for row in out.chunks_exact_mut(bias.len().max(1)).take(rows) {
+        row.copy_from_slice(bias);
+    }
+}
+
+/// Largest |x| for which the rational tanh is evaluated; beyond it tanh rounds to ±1 in f32.
+const TANH_CLAMP: f32 = 7.905_311;
+
+/// tanh as a 13/6 rational function (the coefficients of Eigen's `generic_fast_tanh_float`):
+/// within a few f32 ulps of the true value, no branches, so a loop of it vectorises.
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    const A1: f32 = 4.893_524_5e-3;
+    const A3: f32 = 6.372_619_3e-4;
+    const A5: f32 = 1.485_722_4e-5;
+    const A7: f32 = 5.122_297e-8;
+    const A9: f32 = -8.604_672e-11;
+    const A11: f32 = 2.000_188e-13;
+    const A13: f32 = -2.760_768_5e-16;
+    const B0: f32 = 4.893_525e-3;
+    const B2: f32 = 2.268_434_6e-3;
+    const B4: f32 = 1.185_347_1e-4;
+    const B6: f32 = 1.198_258_4e-6;
+    // clamp, not max/min (which would turn NaN into a bound): NaN stays NaN.
+    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
+    let x2 = x * x;
+    let mut p = x2.mul_add(A13, A11);
+    p = x2.mul_add(p, A9);
+    p = x2.mul_add(p, A7);
+    p = x2.mul_add(p, A5);
+    p = x2.mul_add(p, A3);
+    p = x2.mul_add(p, A1);
+    let p = x * p;
+    let mut q = x2.mul_add(B6, B4);
+    q = x2.mul_add(q, B2);
+    q = x2.mul_add(q, B0);
+    p / q
+}
+
+/// The logistic function through tanh: `σ(x) = ½ + ½·tanh(x/2)` (absolute error ~1e-7).
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    0.5f32.mul_add(tanh(0.5 * x), 0.5)
+}
+
+/// `v = max(v, 0)` over a slice.
+#[inline(always)]
+pub(crate) fn relu_in_place(values: &mut [f32]) {
+    for v in values {
+        *v = v.max(0.0);
+    }
+}
+
+/// The instruction set the fast path runs with, chosen once per call from the running CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// x86-64 with AVX-512F (and AVX2 + FMA).
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// Anything else: the same code, compiled for the target's baseline.
+    Baseline,
+}
+
+/// The best [`Isa`] this CPU supports (the standard library caches the CPUID probe).
+pub(crate) fn detect_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx2");
+        if fma && std::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if fma {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Sets flush-to-zero and denormals-are-zero on the current thread while alive and restores the
+/// previous mode on drop. Recurrent states can decay into subnormal floats, which x86 handles in
+/// microcode about a hundred times slower; values that small (< 1.2e-38) change no prediction.
+pub(crate) struct FlushDenormals {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+    /// The mode belongs to one thread: keep the guard on it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl FlushDenormals {
+    /// MXCSR bits: FTZ (bit 15) and DAZ (bit 6).
+    #[cfg(target_arch = "x86_64")]
+    const FTZ_DAZ: u32 = 0x8040;
+
+    /// Switches the current thread to flushing denormals.
+    #[allow(deprecated)] // _mm_getcsr/_mm_setcsr: deprecated in favour of inline asm, still correct.
+    pub(crate) fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: SSE is part of the x86-64 baseline, and FTZ/DAZ only change how
+            // subnormal floats are rounded on this thread; Drop restores the previous mode.
+            let saved = unsafe { std::arch::x86_64::_mm_getcsr() };
+            unsafe { std::arch::x86_64::_mm_setcsr(saved | Self::FTZ_DAZ) };
+            Self {
+                saved,
+                _not_send: std::marker::PhantomData,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for FlushDenormals {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        // SAFETY: restores the mode read in `new` on the same thread (the guard is !Send).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.saved)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], rows: usize, k: usize, w: &[f32], n: usize, init: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0f64; rows * n];
+        for r in 0..rows {
+            for j in 0..n {
+                let mut s = f64::from(init[r * n + j]);
+                for kk in 0..k {
+                    s += f64::from(a[r * k + kk]) * f64::from(w[kk * n + j]);
+                }
+                out[r * n + j] = s;
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matmul_matches_a_naive_product_for_every_tile_shape() {
+        for (rows, k, n) in [
+            (1, 1, 1),
+            (3, 5, 7),
+            (4, 16, 16),
+            (9, 70, 64),
+            (5, 64, 256),
+            (13, 3, 83),
+        ] {
+            let a = values(rows * k, 1);
+            let w = values(k * n, 2);
+            let init = values(rows * n, 3);
+            let mut out = init.clone();
+            matmul_acc::<8>(&mut out, n, &a, k, rows, &w, k, n);
+            let mut wide = init.clone();
+            matmul_acc::<16>(&mut wide, n, &a, k, rows, &w, k, n);
+            assert_eq!(wide, out, "tile widths change no bits");
+            let want = naive(&a, rows, k, &w, n, &init);
+            for (got, want) in out.iter().zip(&want) {
+                assert!(
+                    (f64::from(*got) - want).abs() < 1e-4,
+                    "{rows}x{k}x{n}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_gives_the_same_bits_alone_and_inside_a_batch() {
+        let (k, n) = (37, 83);
+        let a = values(9 * k, 4);
+        let w = values(k * n, 5);
+        let mut batch = vec![0.25f32; 9 * n];
+        matmul_acc::<16>(&mut batch, n, &a, k, 9, &w, k, n);
+        for r in 0..9 {
+            let mut single = vec![0.25f32; n];
+            matmul_acc::<16>(&mut single, n, &a[r * k..], k, 1, &w, k, n);
+            assert_eq!(single, batch[r * n..(r + 1) * n]);
+        }
+    }
+
+    #[test]
+    fn strided_rows_update_in_place() {
+        // Two rows of a [rows, 3 steps, n] buffer at step 1, stride 3n.
+        let (k, n) = (2, 3);
+        let mut buf = vec![1.0f32; 2 * 3 * n];
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let w = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+        matmul_acc::<8>(&mut buf[n..], 3 * n, &a, k, 2, &w, k, n);
+        assert_eq!(&buf[n..2 * n], &[2.0, 3.0, 4.0]);
+        assert_eq!(&buf[4 * n..5 * n], &[4.0, 5.0, 8.0]);
+        assert_eq!(&buf[..n], &[1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn activations_are_within_float_noise_of_std() {
+        let mut worst_t = 0.0f64;
+        let mut worst_s = 0.0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4;
+            worst_t = worst_t.max((f64::from(tanh(x)) - f64::from(x).tanh()).abs());
+            let s = 1.0 / (1.0 + (-f64::from(x)).exp());
+            worst_s = worst_s.max((f64::from(sigmoid(x)) - s).abs());
+        }
+        assert!(worst_t < 1e-6, "tanh error {worst_t}");
+        assert!(worst_s < 1e-6, "sigmoid error {worst_s}");
+        assert!((tanh(100.0) - 1.0).abs() < 1e-6);
+        assert!((tanh(-100.0) + 1.0).abs() < 1e-6);
+        assert!(tanh(f32::NAN).is_nan());
+        assert_eq!(tanh(0.0), 0.0);
+        assert!((sigmoid(-100.0)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn the_guard_flushes_denormals_and_restores_the_mode() {
+        let tiny = std::hint::black_box(f32::MIN_POSITIVE);
+        let before = std::hint::black_box(tiny) * std::hint::black_box(0.5);
+        assert!(before > 0.0, "subnormals exist by default");
+        {
+            let _guard = FlushDenormals::new();
+            let flushed = std::hint::black_box(tiny) * std::hint::black_box(0.5);
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(flushed, 0.0);
+            let _ = flushed;
+        }
+        let after = std::hint::black_box(tiny) * std::hint::black_box(0.5);
+        assert_eq!(after, before);
+    }
+}
