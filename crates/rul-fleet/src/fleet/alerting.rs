@@ -72,7 +72,7 @@ impl Fleet {
         self.inner.store.alerts(state, engine, limit).await
     }
 
-    /// Publishes committed alert changes and refreshes the engine-state gauges.
+    /// Publishes committed alert changes.
     pub(super) fn alerted(&self, changes: Vec<Alert>) {
         if changes.is_empty() {
             return;
@@ -87,23 +87,69 @@ impl Fleet {
             );
             let _ = self.inner.events.send(FleetEvent::Alert(Box::new(change)));
         }
-        self.refresh_engine_gauges();
+    }
+}
+
+/// Engines by their active alert's severity, for `rul_engines{state="ok|warning|critical"}`: kept
+/// incrementally, since recounting 10,000 engines on every change would cost O(n) per reading.
+#[derive(Debug, Default)]
+pub(super) struct EngineCounts(std::sync::Mutex<[i64; 3]>);
+
+impl EngineCounts {
+    /// Moves one engine from `from` to `to` (None = no active alert); `added`/`removed` engines pass
+    /// `from`/`to` as `Err(())`.
+    pub(super) fn shift(
+        &self,
+        from: Result<Option<Severity>, ()>,
+        to: Result<Option<Severity>, ()>,
+    ) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(s) = from {
+            counts[bucket(s)] -= 1;
+        }
+        if let Ok(s) = to {
+            counts[bucket(s)] += 1;
+        }
+        publish(&counts);
     }
 
-    /// `rul_engines{state="ok|warning|critical"}` from every engine's active alert.
-    pub(super) fn refresh_engine_gauges(&self) {
-        let mut counts = [0usize; 3];
-        let engines = self.inner.engines.read().unwrap_or_else(|p| p.into_inner());
-        for slot in engines.values() {
-            let k = match slot.state().alert.as_ref().map(|a| a.severity) {
-                None => 0,
-                Some(Severity::Warning) => 1,
-                Some(Severity::Critical) => 2,
-            };
-            counts[k] += 1;
+    /// Sets the counts from every engine's active alert (start-up).
+    pub(super) fn recount(&self, alerts: impl Iterator<Item = Option<Severity>>) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *counts = [0; 3];
+        for s in alerts {
+            counts[bucket(s)] += 1;
         }
-        for (state, n) in ["ok", "warning", "critical"].into_iter().zip(counts) {
-            metrics::gauge!("rul_engines", "state" => state).set(n as f64);
-        }
+        publish(&counts);
+    }
+}
+
+fn bucket(s: Option<Severity>) -> usize {
+    match s {
+        None => 0,
+        Some(Severity::Warning) => 1,
+        Some(Severity::Critical) => 2,
+    }
+}
+
+fn publish(counts: &[i64; 3]) {
+    for (state, n) in ["ok", "warning", "critical"].into_iter().zip(counts) {
+        metrics::gauge!("rul_engines", "state" => state).set(*n as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_counts_follow_additions_changes_and_removals() {
+        let counts = EngineCounts::default();
+        counts.recount([None, Some(Severity::Warning)].into_iter());
+        counts.shift(Err(()), Ok(None));
+        counts.shift(Ok(None), Ok(Some(Severity::Critical)));
+        counts.shift(Ok(Some(Severity::Warning)), Err(()));
+        let snapshot = *counts.0.lock().unwrap();
+        assert_eq!(snapshot, [1, 0, 1]);
     }
 }
