@@ -117,10 +117,12 @@ pub struct AlertsBody {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
-    /// Who acknowledges (1..=1000 characters).
+    /// Who acknowledges (1..=1000 characters, not only whitespace, no control characters).
+    #[schema(min_length = 1, max_length = 1000)]
     pub who: String,
-    /// Optional note (what will be done).
+    /// Optional note (what will be done; at most 1000 characters, no control characters).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub note: String,
 }
 
@@ -177,7 +179,7 @@ pub async fn list(
         (status = 404, description = "Unknown alert", body = ErrorBody),
         (status = 409, description = "The alert has cleared", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "who empty or too long", body = ErrorBody),
+        (status = 422, description = "who only whitespace, or who/note with control characters or too long", body = ErrorBody),
         (status = 503, description = "Fleet not enabled or store unavailable", body = ErrorBody),
     )
 )]
