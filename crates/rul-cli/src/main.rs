@@ -7,6 +7,7 @@ mod data;
 mod evaluate;
 mod fetch;
 mod predict;
+mod profile;
 mod replay;
 mod sagemaker;
 mod serve;
@@ -51,6 +52,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Tune the RUL tracker on validation engines and compare raw vs tracked RUL on the test engines.
     Track(track::TrackArgs),
+    /// Fit a model's input profile (training ranges, drift threshold) and measure quality flags and drift.
+    Profile(profile::ProfileArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,5 +79,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Track(args) => track::run(args),
+        Command::Profile(args) => profile::run(args),
     }
 }

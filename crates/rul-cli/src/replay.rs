@@ -55,9 +55,31 @@ pub struct ReplayArgs {
     /// C-MAPSS directory (default $CMAPSS_DIR, else data/cmapss).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Replay only the engines replica I of N owns (`I/N`, 0-based; the service's FLEET_REPLICA and
+    /// FLEET_REPLICAS): one replay per replica keeps every engine on its owner.
+    #[arg(long, value_parser = parse_replica)]
+    replica: Option<rul_fleet::Ownership>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_replica(text: &str) -> Result<rul_fleet::Ownership, String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N, got {text:?}"))?;
+    let own = rul_fleet::Ownership {
+        replica: i
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad replica index {i:?}"))?,
+        replicas: n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad replica count {n:?}"))?,
+    };
+    own.validate()?;
+    Ok(own)
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -92,11 +114,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--rate must be a positive number or max, got {r:?}"))?,
         ),
     };
+    let id_prefix = args
+        .prefix
+        .unwrap_or_else(|| format!("{}-{name}-", subset.name()));
+    if let Some(own) = args.replica {
+        engines.retain(|e| own.owns(&rul_client::replay::engine_id(&id_prefix, e)));
+    }
     let config = ReplayConfig {
         engines,
-        id_prefix: args
-            .prefix
-            .unwrap_or_else(|| format!("{}-{name}-", subset.name())),
+        id_prefix,
         target: match args.to {
             Route::Grpc => Target::Grpc(args.grpc),
             Route::Rest => Target::Rest(args.http),

@@ -122,6 +122,47 @@ fn replaying_fd001_test_over_both_routes_matches_predict() {
             assert_eq!(view["last_cycle"], engine.last_cycle());
         }
     }
+    alerts_follow_the_trajectories(&server, &fd001.test);
+}
+
+/// With the default ALERT_RUL_BELOW=30 (clear above 40): each replayed engine has exactly as many alerts as its
+/// stored trajectory crosses below 30 after being clear, so none opened twice for one crossing, and its quality
+/// and drift are reported (the shipped model ships its training profile).
+fn alerts_follow_the_trajectories(server: &common::Server, engines: &[rul_data::Engine]) {
+    let listed = get(server, "/alerts?limit=1000");
+    let alerts = listed["alerts"].as_array().expect("alerts");
+    let mut crossing_engines = 0;
+    for engine in engines {
+        let id = format!("grpc-{:03}", engine.unit);
+        let trajectory = get(server, &format!("/engines/{id}/predictions?limit=10000"));
+        let mut active = false;
+        let mut crossings = 0;
+        for p in trajectory["predictions"].as_array().expect("predictions") {
+            assert!(p["quality"]["flags"].is_array(), "{p}");
+            let lower = p["lower"].as_f64().expect("lower");
+            if !active && lower < 30.0 {
+                active = true;
+                crossings += 1;
+            } else if active && lower > 40.0 {
+                active = false;
+            }
+        }
+        let raised = alerts
+            .iter()
+            .filter(|a| a["engine_id"] == id.as_str())
+            .count();
+        assert_eq!(raised, crossings, "{id}: alerts vs crossings");
+        crossing_engines += usize::from(crossings > 0);
+        let view = get(server, &format!("/engines/{id}"));
+        assert_eq!(
+            view["drift"]["drifting"], false,
+            "{id}: FD001's own test engines stay quiet"
+        );
+    }
+    assert!(
+        crossing_engines > 0,
+        "some FD001 test engines end near failure"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! C-MAPSS data for the `rul` service: reading the files, labelling RUL, normalising, windowing,
-//! splitting by engine, the saved preprocessor, and validation of serving input.
+//! splitting by engine, the saved preprocessor, validation of serving input, and the inputs' training
+//! distribution ([`profile`]) that flags suspicious readings and drift.
 //!
 //! Training and serving call the same [`Preprocessor`], so a model sees identical inputs in both.
 //! This crate has no ML, async or transport dependencies.
@@ -8,6 +9,7 @@ mod conditions;
 mod error;
 mod labels;
 mod preprocessor;
+pub mod profile;
 mod reader;
 mod scaler;
 mod schema;
@@ -20,6 +22,7 @@ pub use conditions::{Assignment, Conditions};
 pub use error::DataError;
 pub use labels::{test_labels, train_labels};
 pub use preprocessor::{Prepared, Preprocessor, PreprocessorConfig};
+pub use profile::{Drift, InputProfile, PROFILE_FILE};
 pub use reader::{
     Cycle, Engine, FileDigest, SubsetData, load_subset, parse_rul, parse_series, resolve_data_dir,
 };

@@ -25,6 +25,14 @@ pub enum FleetError {
     /// The alert has cleared; it can no longer be acknowledged.
     #[error("alert {0} has cleared")]
     AlertCleared(String),
+    /// Another replica owns this engine (FLEET_REPLICAS > 1); send its readings there.
+    #[error("engine belongs to replica {owner} of {replicas}")]
+    NotOwner {
+        /// The owning replica's index.
+        owner: u32,
+        /// Replicas in all.
+        replicas: u32,
+    },
     /// The store failed; the detail is for logs only.
     #[error("store error: {0}")]
     Store(String),
@@ -38,6 +46,7 @@ impl FleetError {
             FleetError::Conflict { .. } => "conflict",
             FleetError::NotFound | FleetError::AlertNotFound => "not_found",
             FleetError::AlertCleared(_) => "conflict",
+            FleetError::NotOwner { .. } => "wrong_replica",
             FleetError::Store(_) => "store",
         }
     }
@@ -51,6 +60,9 @@ impl FleetError {
             FleetError::AlertNotFound => "alert not found".into(),
             FleetError::AlertCleared(id) => {
                 format!("alert {id} has cleared; only active alerts can be acknowledged")
+            }
+            FleetError::NotOwner { owner, replicas } => {
+                format!("this engine belongs to replica {owner} of {replicas}; send it there")
             }
             FleetError::Store(_) => "the history store is unavailable".into(),
         }

@@ -2,14 +2,18 @@
 //! persistence before acknowledgement, and the fleet's read side.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rul_core::{PredictError, PredictRequest, Prediction, Predictor, check_engine_id};
-use rul_data::Reading;
+use rul_data::{InputProfile, Reading};
 use tokio::sync::broadcast;
 
 use crate::alerts::{Alert, AlertPolicy};
+use crate::drift::{DEFAULT_FLEET_WINDOW, FleetDrift};
 use crate::error::FleetError;
+use crate::ownership::Ownership;
+use crate::quality::{Quality, QualityPolicy};
 use crate::state::{EngineSlot, EngineState};
 use crate::store::{Store, WriteBatch};
 use crate::tracker::{Tracker, TrackerConfig};
@@ -22,15 +26,40 @@ use crate::types::{
 const MIN_KEEP: usize = 50;
 
 mod alerting;
+mod inputs;
 mod queries;
 
+pub use inputs::{DriftReport, EngineDrift};
+
 /// Settings of the fleet.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct FleetConfig {
     /// RUL tracking filter.
     pub tracker: TrackerConfig,
     /// When engines raise, escalate and clear alerts.
     pub alerts: AlertPolicy,
+    /// When a reading is flagged as suspicious.
+    pub quality: QualityPolicy,
+    /// The serving model's training profile (`inputs.json`); without it no reading is flagged and no
+    /// drift is scored.
+    pub profile: Option<Arc<InputProfile>>,
+    /// Readings of the whole fleet the fleet-wide drift looks at.
+    pub drift_window: usize,
+    /// Which engines this replica owns (all, unless FLEET_REPLICAS > 1).
+    pub ownership: Ownership,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            tracker: TrackerConfig::default(),
+            alerts: AlertPolicy::default(),
+            quality: QualityPolicy::default(),
+            profile: None,
+            drift_window: DEFAULT_FLEET_WINDOW,
+            ownership: Ownership::default(),
+        }
+    }
 }
 
 /// Cheap-to-clone handle over the fleet's state, the store and the prediction core.
@@ -47,6 +76,8 @@ struct Inner {
     tracker: RwLock<Option<(Arc<str>, Arc<Tracker>)>>,
     events: broadcast::Sender<FleetEvent>,
     counts: alerting::EngineCounts,
+    fleet_drift: Mutex<FleetDrift>,
+    drifting: AtomicI64,
 }
 
 /// A change of the fleet, for live views (dashboards, MQTT publishers).
@@ -79,8 +110,11 @@ impl Fleet {
     ) -> Result<Fleet, FleetError> {
         config.tracker.validate().map_err(FleetError::Store)?;
         config.alerts.validate().map_err(FleetError::Store)?;
+        config.quality.validate().map_err(FleetError::Store)?;
+        config.ownership.validate().map_err(FleetError::Store)?;
         let keep = keep_for(predictor.serving_model().map_or(0, |m| m.window));
-        let stored = store.load_all(keep).await?;
+        let mut stored = store.load_all(keep).await?;
+        stored.retain(|id, _| config.ownership.owns(id));
         let mut active: HashMap<String, Alert> = store
             .active_alerts()
             .await?
@@ -92,6 +126,11 @@ impl Fleet {
             .map(|(id, e)| {
                 let missing =
                     missing_cycles(e.first_cycle, e.recent.last().map(|r| r.cycle), e.count);
+                let recent: VecDeque<CycleReading> = e.recent.into();
+                let drift = config
+                    .profile
+                    .as_deref()
+                    .and_then(|p| inputs::engine_drift(p, &recent));
                 let state = EngineState {
                     meta: e.meta,
                     created_ms: e.created_ms,
@@ -99,9 +138,10 @@ impl Fleet {
                     first_cycle: e.first_cycle,
                     count: e.count,
                     missing,
-                    recent: e.recent.into(),
+                    recent,
                     latest: e.latest,
                     alert: active.remove(&id),
+                    drift,
                 };
                 (id, Arc::new(EngineSlot::new(state)))
             })
@@ -118,8 +158,16 @@ impl Fleet {
                 .values()
                 .map(|slot| slot.state().alert.as_ref().map(|a| a.severity)),
         );
+        let drifting = engines
+            .values()
+            .filter(|slot| slot.state().drift.as_ref().is_some_and(|d| d.drifting))
+            .count() as i64;
+        metrics::gauge!("rul_engines_drifting").set(drifting as f64);
+        let inputs = config.profile.as_ref().map_or(0, |p| p.sensors.len());
         let fleet = Fleet {
             inner: Arc::new(Inner {
+                fleet_drift: Mutex::new(FleetDrift::new(config.drift_window, inputs)),
+                drifting: AtomicI64::new(drifting),
                 predictor,
                 store,
                 config,
@@ -158,7 +206,8 @@ impl Fleet {
         engine_id: String,
         readings: Vec<(u64, Reading)>,
     ) -> impl Future<Output = Result<IngestReport, FleetError>> + Send + use<> {
-        let checked = check_message(&engine_id, &readings);
+        let checked = check_message(&engine_id, &readings)
+            .and_then(|c| self.check_owner(&engine_id).map(|()| c));
         let slot = checked.is_ok().then(|| self.slot(&engine_id));
         let turn = slot.as_ref().map(|s| s.queue());
         let this = self.clone();
@@ -199,11 +248,13 @@ impl Fleet {
             return Ok(report);
         }
         let (model, tracker) = self.tracker()?;
+        let profile = self.profile_for(&model.sensors);
         let keep = keep_for(model.window);
         // Exactly `keep` slots, allocated once: growing by doubling would leave up to twice that per engine.
         let mut recent = VecDeque::with_capacity(keep);
         recent.extend(state.recent.iter().copied());
         let mut requests = Vec::with_capacity(classified.new.len());
+        let mut qualities = Vec::with_capacity(classified.new.len());
         let mut last = state.last_cycle();
         for (_, r) in &classified.new {
             if let Some(prev) = last
@@ -215,6 +266,12 @@ impl Fleet {
                 });
             }
             last = Some(r.cycle);
+            qualities.push(
+                profile
+                    .as_deref()
+                    .map(|p| self.inspect(p, &recent, r))
+                    .unwrap_or_default(),
+            );
             // Trim before pushing so the deque never outgrows its `keep` slots.
             while recent.len() >= keep {
                 recent.pop_front();
@@ -235,7 +292,9 @@ impl Fleet {
         let mut batch = WriteBatch::default();
         let mut track = state.latest.as_ref().map(|p| p.track);
         let mut predictions = Vec::with_capacity(answers.len());
-        for ((index, reading), answer) in classified.new.iter().zip(answers) {
+        for (((index, reading), answer), quality) in
+            classified.new.iter().zip(answers).zip(qualities)
+        {
             let p = answer.map_err(|e| at_reading(e, *index))?;
             let t = tracker.update(track, reading.cycle, p.rul);
             track = Some(t.state);
@@ -248,6 +307,7 @@ impl Fleet {
                 &t,
                 now,
                 model.calibration.level(),
+                quality,
             ));
             batch.readings.push((engine_id.to_string(), *reading, now));
         }
@@ -272,6 +332,9 @@ impl Fleet {
         let changes = batch.alerts.clone();
         self.inner.store.commit(batch).await?;
 
+        let drift = profile
+            .as_deref()
+            .and_then(|p| inputs::engine_drift(p, &recent));
         let added_missing: u64 = report.gaps.iter().map(|g| g.missing).sum();
         let latest = predictions.pop();
         let mut s = slot.state();
@@ -290,7 +353,14 @@ impl Fleet {
                 .shift(Ok(severity(&s.alert)), Ok(severity(&alert)));
         }
         s.alert = alert;
+        let was_drifting = s.drift.as_ref().is_some_and(|d| d.drifting);
+        let drifting = drift.as_ref().is_some_and(|d| d.drifting);
+        s.drift = drift;
         drop(s);
+        self.drift_changed(was_drifting, drifting);
+        if let Some(p) = &profile {
+            self.export_drift(p);
+        }
         report.prediction = latest;
         metrics::counter!("rul_fleet_readings_total").increment(report.accepted as u64);
         self.publish(engine_id, slot);
@@ -366,6 +436,7 @@ impl Fleet {
         meta: EngineMeta,
     ) -> Result<EngineView, FleetError> {
         check_engine_id(engine_id)?;
+        self.check_owner(engine_id)?;
         meta.validate()?;
         let slot = self.slot(engine_id);
         let _turn = slot.queue().await;
@@ -395,7 +466,13 @@ impl Fleet {
             return Err(FleetError::NotFound);
         };
         let _turn = slot.queue().await;
-        let severity = slot.state().alert.as_ref().map(|a| a.severity);
+        let (severity, drifting) = {
+            let s = slot.state();
+            (
+                s.alert.as_ref().map(|a| a.severity),
+                s.drift.as_ref().is_some_and(|d| d.drifting),
+            )
+        };
         self.inner
             .store
             .commit(WriteBatch {
@@ -412,11 +489,24 @@ impl Fleet {
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
         drop(engines);
         self.inner.counts.shift(Ok(severity), Err(()));
+        self.drift_changed(drifting, false);
         let _ = self
             .inner
             .events
             .send(FleetEvent::Deleted(engine_id.to_string()));
         Ok(())
+    }
+
+    /// Refuses an engine another replica owns.
+    fn check_owner(&self, engine_id: &str) -> Result<(), FleetError> {
+        let own = self.inner.config.ownership;
+        if own.owns(engine_id) {
+            return Ok(());
+        }
+        Err(FleetError::NotOwner {
+            owner: crate::ownership::replica_of(engine_id, own.replicas),
+            replicas: own.replicas,
+        })
     }
 
     fn existing(&self, engine_id: &str) -> Option<Arc<EngineSlot>> {
@@ -543,6 +633,7 @@ fn tracked(
     t: &crate::tracker::Tracked,
     now: i64,
     level: f64,
+    quality: Quality,
 ) -> TrackedPrediction {
     TrackedPrediction {
         engine_id: engine_id.to_string(),
@@ -558,5 +649,6 @@ fn tracked(
         model_version: p.model_version.clone(),
         at: rfc3339_ms(now),
         track: t.state,
+        quality,
     }
 }

@@ -13,8 +13,12 @@
 //!   so the next prediction after any stop equals the one an uninterrupted service would have given.
 
 pub mod alerts;
+pub mod drift;
 mod error;
 mod fleet;
+pub mod input_eval;
+pub mod ownership;
+pub mod quality;
 mod state;
 pub mod store;
 pub mod tracker;
@@ -23,7 +27,9 @@ mod types;
 
 pub use alerts::{Alert, AlertPolicy, AlertState, Severity};
 pub use error::FleetError;
-pub use fleet::{Fleet, FleetConfig, FleetEvent};
+pub use fleet::{DriftReport, EngineDrift, Fleet, FleetConfig, FleetEvent};
+pub use ownership::{Ownership, replica_of};
+pub use quality::{FlagKind, Quality, QualityFlag, QualityPolicy};
 pub use store::Store;
 pub use tracker::{TRACKER_FILE, TrackState, Tracked, Tracker, TrackerConfig, TrackerFileError};
 pub use types::{

@@ -22,6 +22,9 @@ pub(crate) struct EngineState {
     pub(crate) latest: Option<TrackedPrediction>,
     /// The engine's active (open or acked) alert.
     pub(crate) alert: Option<crate::alerts::Alert>,
+    /// How far the engine's recent inputs sit from the training distribution (None without a profile or
+    /// enough readings).
+    pub(crate) drift: Option<rul_data::Drift>,
 }
 
 impl EngineState {
@@ -41,6 +44,7 @@ impl EngineState {
             missing_cycles: self.missing,
             registered: rfc3339_ms(self.created_ms),
             latest: self.latest.clone(),
+            drift: self.drift.clone(),
         }
     }
 }

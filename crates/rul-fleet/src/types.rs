@@ -211,6 +211,8 @@ pub struct TrackedPrediction {
     /// Tracker state after this cycle (mean, variance), persisted so a restart resumes exactly.
     #[serde(skip)]
     pub track: crate::tracker::TrackState,
+    /// Data-quality flags of the reading this prediction follows.
+    pub quality: crate::quality::Quality,
 }
 
 /// Missing cycles between two accepted readings.
@@ -261,6 +263,9 @@ pub struct EngineView {
     pub registered: String,
     /// Latest tracked prediction.
     pub latest: Option<TrackedPrediction>,
+    /// Whether the engine's recent inputs left the training distribution (None without a training profile
+    /// or before enough readings).
+    pub drift: Option<rul_data::Drift>,
 }
 
 /// How `list` orders engines.

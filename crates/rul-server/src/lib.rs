@@ -56,6 +56,9 @@ pub enum ServeError {
     /// The model's `tracker.json` could not be used.
     #[error("tracker parameters: {0}")]
     Tracker(#[from] rul_fleet::TrackerFileError),
+    /// The model's `inputs.json` (training profile) could not be used.
+    #[error("training profile: {0}")]
+    Profile(String),
     /// The fleet's history store could not be opened.
     #[error("history store {url}: {source}")]
     Store {
@@ -228,7 +231,7 @@ async fn open_fleet(
     config: &ServerConfig,
     predictor: &Predictor,
 ) -> Result<Option<rul_fleet::Fleet>, ServeError> {
-    if config.sagemaker.container {
+    if config.sagemaker.container || !config.fleet.fleet_enabled {
         return Ok(None);
     }
     let url = &config.fleet.database_url;
@@ -239,6 +242,18 @@ async fn open_fleet(
     let tracker =
         rul_fleet::TrackerConfig::for_model_dir(&config.model_path).map_err(ServeError::Tracker)?;
     tracing::info!(?tracker, "RUL tracker");
+    let profile = rul_data::InputProfile::for_model_dir(&config.model_path)
+        .map_err(|e| ServeError::Profile(e.to_string()))?;
+    match &profile {
+        Some(p) => tracing::info!(
+            inputs = p.sensors.len(),
+            drift_threshold = p.drift_threshold,
+            "training profile loaded: readings are quality-checked and drift is scored"
+        ),
+        None => tracing::warn!(
+            "the model ships no inputs.json: no data-quality flags or drift (run `rul profile --write`)"
+        ),
+    }
     let store = rul_fleet::Store::connect(url).await.map_err(failed)?;
     let fleet = rul_fleet::Fleet::open(
         predictor.clone(),
@@ -246,6 +261,10 @@ async fn open_fleet(
         rul_fleet::FleetConfig {
             tracker,
             alerts: config.fleet.alert_policy(),
+            quality: config.fleet.quality_policy(),
+            profile: profile.map(std::sync::Arc::new),
+            drift_window: config.fleet.drift_fleet_window,
+            ownership: config.fleet.ownership().map_err(ConfigError::Invalid)?,
         },
     )
     .await

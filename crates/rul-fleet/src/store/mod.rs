@@ -16,6 +16,7 @@ use writer::AnyQuery;
 pub(crate) use writer::WriteBatch;
 
 use crate::error::FleetError;
+use crate::quality::Quality;
 use crate::tracker::TrackState;
 use crate::types::{CycleReading, EngineMeta, StoredReading, TrackedPrediction, rfc3339_ms};
 
@@ -257,7 +258,7 @@ impl Store {
 }
 
 const PREDICTION_COLUMNS: &str = "engine_id, cycle, rul, lower_bound, upper_bound, rul_model, model_lower, \
-     model_upper, level, confidence, track_mean, track_var, model_version, created_ms";
+     model_upper, level, confidence, track_mean, track_var, model_version, created_ms, quality";
 
 fn prediction_from_row(row: &sqlx::any::AnyRow) -> Result<TrackedPrediction, FleetError> {
     let cycle = row.try_get::<i64, _>("cycle")? as u64;
@@ -279,6 +280,7 @@ fn prediction_from_row(row: &sqlx::any::AnyRow) -> Result<TrackedPrediction, Fle
             mean: row.try_get("track_mean")?,
             var: row.try_get("track_var")?,
         },
+        quality: Quality::from_json(row.try_get::<Option<String>, _>("quality")?.as_deref()),
     })
 }
 

@@ -114,8 +114,8 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Result<(), FleetError> {
     insert_rows(
         &mut tx,
         "INSERT INTO predictions (engine_id, cycle, rul, lower_bound, upper_bound, rul_model, model_lower, \
-         model_upper, level, confidence, track_mean, track_var, model_version, created_ms) VALUES ",
-        14,
+         model_upper, level, confidence, track_mean, track_var, model_version, created_ms, quality) VALUES ",
+        15,
         " ON CONFLICT (engine_id, cycle) DO NOTHING",
         &predictions,
         |q, (p, ms)| {
@@ -133,6 +133,7 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Result<(), FleetError> {
                 .bind(p.track.var)
                 .bind(p.model_version.clone())
                 .bind(*ms)
+                .bind(p.quality.to_json())
         },
     )
     .await?;

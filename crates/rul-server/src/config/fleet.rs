@@ -5,6 +5,10 @@ use clap::Args;
 /// Where the fleet keeps its history and for how long.
 #[derive(Args, Clone, PartialEq)]
 pub struct FleetArgs {
+    /// Keep per-engine streams (the /engines, /alerts and /drift routes). Off for a stateless prediction tier
+    /// that scales horizontally (deploy/k8s/deployment.yaml); always off in SageMaker container mode.
+    #[arg(long, env = "FLEET_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fleet_enabled: bool,
     /// History store: `sqlite://FILE` (created if missing; WAL) or `postgres://user@host/db`. Off in SageMaker
     /// container mode.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://rul.db")]
@@ -25,18 +29,45 @@ pub struct FleetArgs {
     /// Every alert change is POSTed here as JSON (retried with backoff; never blocks ingestion). Off if unset.
     #[arg(long, env = "ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<String>,
+    /// A reading is out of range beyond the training minimum/maximum by more than this fraction of the range.
+    #[arg(long, env = "QUALITY_RANGE_MARGIN", default_value_t = 0.1)]
+    pub quality_range_margin: f64,
+    /// A reading jumped when an input moved more than this many training standard deviations in one cycle.
+    #[arg(long, env = "QUALITY_JUMP_SIGMAS", default_value_t = 6.0)]
+    pub quality_jump_sigmas: f64,
+    /// A sensor is stuck after this many identical values in a row (and longer than training ever showed).
+    #[arg(long, env = "QUALITY_STUCK_CYCLES", default_value_t = 5)]
+    pub quality_stuck_cycles: usize,
+    /// Most recent readings of the whole fleet behind GET /drift's per-input PSI and `rul_input_drift`.
+    #[arg(long, env = "DRIFT_FLEET_WINDOW", default_value_t = 2000)]
+    pub drift_fleet_window: usize,
+    /// Replicas sharing one PostgreSQL store; each owns the engines whose id hashes to its index (see
+    /// README "Replicas").
+    #[arg(long, env = "FLEET_REPLICAS", default_value_t = 1)]
+    pub fleet_replicas: u32,
+    /// This replica's index (0-based). Unset: taken from a StatefulSet hostname's ordinal (`rul-2` → 2).
+    #[arg(long, env = "FLEET_REPLICA")]
+    pub fleet_replica: Option<u32>,
 }
 
 impl Default for FleetArgs {
     fn default() -> Self {
         let alerts = rul_fleet::AlertPolicy::default();
+        let quality = rul_fleet::QualityPolicy::default();
         Self {
+            fleet_enabled: true,
             database_url: "sqlite://rul.db".into(),
             history_days: 365,
             alert_rul_below: alerts.rul_below,
             alert_critical_below: alerts.critical_below,
             alert_clear_above: alerts.clear_above,
             alert_webhook_url: None,
+            quality_range_margin: quality.range_margin,
+            quality_jump_sigmas: quality.jump_sigmas,
+            quality_stuck_cycles: quality.stuck_cycles,
+            drift_fleet_window: rul_fleet::drift::DEFAULT_FLEET_WINDOW,
+            fleet_replicas: 1,
+            fleet_replica: None,
         }
     }
 }
@@ -61,6 +92,18 @@ impl FleetArgs {
         if let Err(e) = self.alert_policy().validate() {
             problems.push(e);
         }
+        if let Err(e) = self.quality_policy().validate() {
+            problems.push(e);
+        }
+        if let Err(e) = self.ownership() {
+            problems.push(e);
+        }
+        if !(1..=1_000_000).contains(&self.drift_fleet_window) {
+            problems.push(format!(
+                "DRIFT_FLEET_WINDOW must be 1..=1000000, got {}",
+                self.drift_fleet_window
+            ));
+        }
         if let Some(url) = &self.alert_webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -78,6 +121,36 @@ impl FleetArgs {
             rul_below: self.alert_rul_below,
             critical_below: self.alert_critical_below,
             clear_above: self.alert_clear_above,
+        }
+    }
+
+    /// This replica's share of the engines: FLEET_REPLICA, else the ordinal at the end of HOSTNAME.
+    pub fn ownership(&self) -> Result<rul_fleet::Ownership, String> {
+        let replica = match self.fleet_replica {
+            Some(r) => r,
+            None if self.fleet_replicas <= 1 => 0,
+            None => std::env::var("HOSTNAME")
+                .ok()
+                .and_then(|h| h.rsplit('-').next().and_then(|n| n.parse().ok()))
+                .ok_or_else(|| {
+                    "FLEET_REPLICAS > 1 needs FLEET_REPLICA (or a HOSTNAME ending in -<ordinal>)"
+                        .to_string()
+                })?,
+        };
+        let own = rul_fleet::Ownership {
+            replica,
+            replicas: self.fleet_replicas,
+        };
+        own.validate()?;
+        Ok(own)
+    }
+
+    /// When a reading is flagged.
+    pub fn quality_policy(&self) -> rul_fleet::QualityPolicy {
+        rul_fleet::QualityPolicy {
+            range_margin: self.quality_range_margin,
+            jump_sigmas: self.quality_jump_sigmas,
+            stuck_cycles: self.quality_stuck_cycles,
         }
     }
 }
@@ -106,6 +179,10 @@ impl std::fmt::Debug for FleetArgs {
             .field("database_url", &redacted_url(&self.database_url))
             .field("history_days", &self.history_days)
             .field("alerts", &self.alert_policy())
+            .field("quality", &self.quality_policy())
+            .field("drift_fleet_window", &self.drift_fleet_window)
+            .field("fleet_replicas", &self.fleet_replicas)
+            .field("fleet_replica", &self.fleet_replica)
             .field(
                 "alert_webhook_url",
                 &self.alert_webhook_url.as_deref().map(redacted_url),

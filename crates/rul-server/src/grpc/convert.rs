@@ -152,6 +152,13 @@ fn classify_fleet(err: &rul_fleet::FleetError) -> (Code, ErrorBody) {
             Code::FailedPrecondition,
             body("conflict", serde_json::Value::Null),
         ),
+        FleetError::NotOwner { owner, replicas } => (
+            Code::FailedPrecondition,
+            body(
+                "wrong_replica",
+                serde_json::json!({ "owner": owner, "replicas": replicas }),
+            ),
+        ),
         FleetError::Store(detail) => {
             tracing::error!(detail = detail.as_str(), "store error");
             (Code::Unavailable, body("store", serde_json::Value::Null))

@@ -171,6 +171,15 @@ fn tracked(p: &TrackedPrediction) -> pb::TrackedRul {
         confidence: p.confidence,
         model_version: p.model_version.clone(),
         at: p.at.clone(),
+        quality_flags: p
+            .quality
+            .flags
+            .iter()
+            .map(|f| pb::QualityFlag {
+                sensor: f.sensor.clone(),
+                kind: f.kind.as_str().to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -185,5 +194,11 @@ fn engine(v: &EngineView) -> pb::Engine {
         missing_cycles: v.missing_cycles,
         registered: v.registered.clone(),
         latest: v.latest.as_ref().map(tracked),
+        drift: v.drift.as_ref().map(|d| pb::EngineDrift {
+            score: d.score,
+            drifting: d.drifting,
+            sensor: d.sensor.clone(),
+            shift: d.shift,
+        }),
     }
 }

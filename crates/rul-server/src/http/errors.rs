@@ -181,6 +181,12 @@ impl From<rul_fleet::FleetError> for ApiError {
             FleetError::AlertCleared(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", err.public_message())
             }
+            FleetError::NotOwner { owner, replicas } => ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "wrong_replica",
+                err.public_message(),
+            )
+            .with_details(serde_json::json!({ "owner": owner, "replicas": replicas })),
             FleetError::Store(detail) => {
                 tracing::error!(detail = detail.as_str(), "store error");
                 ApiError::new(

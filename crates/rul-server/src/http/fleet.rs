@@ -39,6 +39,7 @@ pub(super) fn fleet(state: &AppState) -> Result<&Fleet, ApiError> {
         (status = 200, description = "Stored (or recognised as redeliveries); the engine's latest tracked prediction", body = IngestBody),
         (status = 400, description = "Invalid JSON or a body not matching the schema", body = ErrorBody),
         (status = 409, description = "Conflict: another reading for a stored cycle, or a cycle going backwards; nothing was stored", body = ErrorBody),
+        (status = 421, description = "Another replica owns this engine (FLEET_REPLICAS > 1); details name the owner", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "A reading the model refuses, a bad engine id, cycle or count; nothing was stored", body = ErrorBody),
         (status = 503, description = "Model not ready or store unavailable", body = ErrorBody),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod drift;
 pub mod errors;
 pub mod fleet;
 pub mod json;
@@ -123,6 +124,7 @@ pub fn http_router(state: AppState) -> Router {
         )
         .route("/engines/{engine_id}/predictions", get(fleet::predictions))
         .route("/alerts", get(alerts::list))
+        .route("/drift", get(drift::report))
         .route("/alerts/{alert_id}/ack", post(alerts::ack))
         .merge(limited)
         .fallback(errors::fallback_not_found)

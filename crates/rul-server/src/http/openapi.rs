@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, errors, fleet, predict, routes};
+use super::{admin, alerts, drift, errors, fleet, predict, routes};
 
 /// The REST API description.
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         fleet::delete,
         alerts::list,
         alerts::ack,
+        drift::report,
     ),
     components(schemas(
         errors::ErrorBody,
@@ -66,6 +67,12 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         alerts::AlertsBody,
         alerts::AckBody,
         alerts::AlertStateParam,
+        fleet::QualityBody,
+        fleet::QualityFlagBody,
+        fleet::DriftBody,
+        drift::DriftReportBody,
+        drift::SensorDriftBody,
+        drift::DriftingEngineBody,
     )),
     modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
     tags(

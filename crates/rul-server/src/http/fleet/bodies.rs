@@ -116,6 +116,66 @@ pub struct TrackedBody {
     /// When it was computed (RFC 3339).
     #[schema(format = DateTime)]
     pub at: String,
+    /// Data-quality flags of the reading this prediction follows (none = nothing suspicious).
+    pub quality: QualityBody,
+}
+
+/// Data-quality verdict on one reading, against the model's training profile.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct QualityBody {
+    /// One entry per suspicious input.
+    pub flags: Vec<QualityFlagBody>,
+}
+
+/// One suspicious input of a reading.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct QualityFlagBody {
+    /// The input, e.g. "s11".
+    pub sensor: String,
+    /// `out_of_range` (beyond the training range), `stuck` (unchanged longer than training ever was) or
+    /// `jump` (a cycle-to-cycle change larger than QUALITY_JUMP_SIGMAS training standard deviations).
+    #[schema(pattern = "^(out_of_range|stuck|jump)$")]
+    pub kind: String,
+}
+
+impl From<&rul_fleet::Quality> for QualityBody {
+    fn from(q: &rul_fleet::Quality) -> Self {
+        QualityBody {
+            flags: q
+                .flags
+                .iter()
+                .map(|f| QualityFlagBody {
+                    sensor: f.sensor.clone(),
+                    kind: f.kind.as_str().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How far an engine's recent inputs sit from the model's training distribution.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct DriftBody {
+    /// Mahalanobis length of the mean of the engine's last readings (up to 30), in training standard
+    /// deviations.
+    pub score: f64,
+    /// Whether `score` is above the largest seen on any training engine.
+    pub drifting: bool,
+    /// The input whose mean moved most.
+    pub sensor: String,
+    /// That input's mean shift in training standard deviations (signed).
+    pub shift: f64,
+}
+
+impl From<&rul_data::Drift> for DriftBody {
+    fn from(d: &rul_data::Drift) -> Self {
+        DriftBody {
+            score: d.score,
+            drifting: d.drifting,
+            sensor: d.sensor.clone(),
+            shift: d.shift,
+        }
+    }
 }
 
 impl From<&TrackedPrediction> for TrackedBody {
@@ -133,6 +193,7 @@ impl From<&TrackedPrediction> for TrackedBody {
             confidence: p.confidence,
             model_version: p.model_version.clone(),
             at: p.at.clone(),
+            quality: QualityBody::from(&p.quality),
         }
     }
 }
@@ -212,6 +273,10 @@ pub struct EngineBody {
     /// Latest tracked prediction (null before the first reading).
     #[schema(required = true)]
     pub latest: Option<TrackedBody>,
+    /// Input drift against the training distribution (null without a training profile or before 10
+    /// readings).
+    #[schema(required = true)]
+    pub drift: Option<DriftBody>,
 }
 
 impl From<&EngineView> for EngineBody {
@@ -226,6 +291,7 @@ impl From<&EngineView> for EngineBody {
             missing_cycles: v.missing_cycles,
             registered: v.registered.clone(),
             latest: v.latest.as_ref().map(TrackedBody::from),
+            drift: v.drift.as_ref().map(DriftBody::from),
         }
     }
 }
