@@ -39,6 +39,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let source = format!("train_{} (the model's training engines)", spec.subset);
     let profile = InputProfile::fit(artifact.preprocessor(), &split.fit_engines, &source)?;
     let policy = QualityPolicy::default();
+    let bounds = artifact.preprocessor().sensor_bounds();
 
     let held_out: Vec<_> = split
         .val_engines
@@ -49,11 +50,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let mut rows: Vec<(String, InputReport)> = vec![
         (
             format!("{} held-out engines (clean)", spec.subset),
-            evaluate(&profile, &policy, &held_out, None),
+            evaluate(&profile, &policy, bounds, &held_out, None),
         ),
         (
             format!("{} test engines (clean)", spec.subset),
-            evaluate(&profile, &policy, &data.test, None),
+            evaluate(&profile, &policy, bounds, &data.test, None),
         ),
     ];
     for other in Subset::all().into_iter().filter(|s| *s != spec.subset) {
@@ -62,7 +63,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         };
         rows.push((
             format!("{other} test engines"),
-            evaluate(&profile, &policy, &d.test, None),
+            evaluate(&profile, &policy, bounds, &d.test, None),
         ));
     }
     for (i, sensor) in profile.sensors.iter().enumerate() {
@@ -82,7 +83,10 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
                 Fault::Stuck { .. } => format!("{sensor} stuck"),
                 Fault::Jump { sigmas, .. } => format!("{sensor} {sigmas} sigma step"),
             };
-            rows.push((name, evaluate(&profile, &policy, &data.test, Some(fault))));
+            rows.push((
+                name,
+                evaluate(&profile, &policy, bounds, &data.test, Some(fault)),
+            ));
         }
     }
     if args.write {
@@ -113,13 +117,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         profile.source.engines
     );
     println!(
-        "{:<40} {:>7} {:>14} {:>9} {:>12} {:>8} {:>8}",
-        "data", "engines", "drift engines", "delay", "out_of_range", "stuck", "jump"
+        "{:<40} {:>7} {:>14} {:>9} {:>12} {:>8} {:>8} {:>16}",
+        "data",
+        "engines",
+        "drift engines",
+        "delay",
+        "out_of_range",
+        "stuck",
+        "jump",
+        "refused readings"
     );
     for (name, r) in &rows {
         let count = |k: &str| r.flag_engines.get(k).copied().unwrap_or(0);
         println!(
-            "{:<40} {:>7} {:>8} ({:>3.0}%) {:>9} {:>12} {:>8} {:>8}",
+            "{:<40} {:>7} {:>8} ({:>3.0}%) {:>9} {:>12} {:>8} {:>8} {:>7} ({:>5.1}%)",
             name,
             r.engines,
             r.drift_engines,
@@ -129,6 +140,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
             count("out_of_range"),
             count("stuck"),
             count("jump"),
+            r.refused_readings,
+            100.0 * r.refused_readings as f64 / r.readings.max(1) as f64,
         );
     }
     Ok(())

@@ -123,6 +123,37 @@ fn replaying_fd001_test_over_both_routes_matches_predict() {
         }
     }
     alerts_follow_the_trajectories(&server, &fd001.test);
+    other_subsets_drift(&server, &data);
+}
+
+/// FD003's test engines (another fault mode) fed to the FD001 model: GET /drift names drifting FD003 engines
+/// and no FD001 engine; readings outside the model's plausibility bounds are refused, not flagged.
+fn other_subsets_drift(server: &common::Server, data: &Path) {
+    let quiet = get(server, "/drift");
+    assert_eq!(quiet["drifting"], 0, "FD001's own test engines: {quiet}");
+    assert_eq!(quiet["sensors"].as_array().expect("sensors").len(), 14);
+    let out = Command::new(env!("CARGO_BIN_EXE_rul"))
+        .args(["replay", "--subset", "FD003", "--split", "test", "--json"])
+        .args(["--to", "grpc", "--grpc", &server.grpc.to_string()])
+        .args(["--prefix", "fd003-"])
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("rul replay");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert!(
+        report["accepted"].as_u64().expect("accepted") > 10_000,
+        "{report}"
+    );
+    let drift = get(server, "/drift");
+    let ids: Vec<&str> = drift["engines"]
+        .as_array()
+        .expect("engines")
+        .iter()
+        .map(|e| e["engine_id"].as_str().expect("id"))
+        .collect();
+    assert!(ids.len() >= 20, "FD003 engines drift: {drift}");
+    assert!(ids.iter().all(|id| id.starts_with("fd003-")), "{ids:?}");
 }
 
 /// With the default ALERT_RUL_BELOW=30 (clear above 40): each replayed engine has exactly as many alerts as its

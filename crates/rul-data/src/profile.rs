@@ -60,6 +60,9 @@ pub struct InputProfile {
     pub max_step: Vec<f64>,
     /// Nine decile edges per sensor of the standardised training values (the fleet's PSI bins).
     pub deciles: Vec<Vec<f64>>,
+    /// Share of the training values in each of the ten bins per sensor: about 10 % each, but not for an input
+    /// with few distinct values (an integer-valued sensor), where ties pile up on an edge.
+    pub shares: Vec<Vec<f64>>,
     /// Inverse covariance of the standardised values (Mahalanobis drift score).
     pub precision: Vec<Vec<f64>>,
     /// Readings averaged by the drift score.
@@ -99,6 +102,7 @@ impl InputProfile {
             longest_run: Vec::new(),
             max_step: Vec::new(),
             deciles: Vec::new(),
+            shares: Vec::new(),
             precision: Vec::new(),
             drift_window: DRIFT_WINDOW,
             drift_min_readings: DRIFT_MIN_READINGS,
@@ -187,6 +191,13 @@ impl InputProfile {
             .collect()
     }
 
+    /// The PSI bin (0..10) of input `j`'s standardised value `z`: the number of decile edges below it.
+    pub fn bin(&self, j: usize, z: f64) -> usize {
+        self.deciles
+            .get(j)
+            .map_or(0, |edges| edges.iter().take_while(|e| z > **e).count())
+    }
+
     /// Mahalanobis length of a mean standardised vector under the training covariance.
     pub fn distance(&self, mean: &[f64]) -> f64 {
         let mut sum = 0.0;
@@ -243,6 +254,8 @@ impl InputProfile {
             && self.max_step.len() == n
             && self.deciles.len() == n
             && self.deciles.iter().all(|d| d.len() == 9)
+            && self.shares.len() == n
+            && self.shares.iter().all(|d| d.len() == 10)
             && self.precision.len() == n
             && self.precision.iter().all(|r| r.len() == n);
         if !shaped {
@@ -253,6 +266,10 @@ impl InputProfile {
                 [s.mean, s.std, s.min, s.max].iter().all(|v| v.is_finite()) && s.std > 0.0
             }) && self.max_step.iter().all(|v| v.is_finite())
                 && self.deciles.iter().flatten().all(|v| v.is_finite())
+                && self.shares.iter().all(|s| {
+                    s.iter().all(|v| (0.0..=1.0).contains(v))
+                        && (s.iter().sum::<f64>() - 1.0).abs() < 1e-6
+                })
                 && self.precision.iter().flatten().all(|v| v.is_finite())
                 && self.drift_threshold.is_finite()
                 && self.drift_threshold > 0.0

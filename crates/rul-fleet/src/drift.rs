@@ -1,6 +1,6 @@
 //! Fleet-wide input drift: the last `window` readings of all engines, binned by the training deciles of each
-//! input, compared with training by the population stability index (PSI; the training share is 10 % per
-//! bin) and by the mean shift in training standard deviations. Counts are kept incrementally, so each
+//! input, compared with training by the population stability index (PSI, against each bin's training share)
+//! and by the mean shift in training standard deviations. Counts are kept incrementally, so each
 //! reading costs a few additions.
 
 use std::collections::VecDeque;
@@ -64,8 +64,8 @@ impl FleetDrift {
         }
         let bins: Vec<u8> = z
             .iter()
-            .zip(&profile.deciles)
-            .map(|(v, edges)| edges.iter().take_while(|e| v > e).count() as u8)
+            .enumerate()
+            .map(|(j, v)| profile.bin(j, *v) as u8)
             .collect();
         for (j, (b, v)) in bins.iter().zip(&z).enumerate() {
             self.counts[j][usize::from(*b)] += 1;
@@ -90,11 +90,14 @@ impl FleetDrift {
             .iter()
             .enumerate()
             .map(|(j, name)| {
+                let expected = profile.shares.get(j).map_or(&[][..], Vec::as_slice);
                 let psi = self.counts[j]
                     .iter()
-                    .map(|&c| {
+                    .zip(expected)
+                    .map(|(&c, &e)| {
                         let a = (f64::from(c) / n as f64).max(MIN_SHARE);
-                        (a - 0.1) * (a / 0.1).ln()
+                        let e = e.max(MIN_SHARE);
+                        (a - e) * (a / e).ln()
                     })
                     .sum();
                 let stats = profile.stats.iter().filter_map(|s| s.get(j));

@@ -331,6 +331,10 @@ impl Fleet {
         }
         let changes = batch.alerts.clone();
         self.inner.store.commit(batch).await?;
+        if let Some(p) = &profile {
+            let qualities = predictions.iter().map(|p| &p.quality);
+            self.record_inputs(p, classified.new.iter().map(|(_, r)| r).zip(qualities));
+        }
 
         let drift = profile
             .as_deref()
@@ -358,9 +362,7 @@ impl Fleet {
         s.drift = drift;
         drop(s);
         self.drift_changed(was_drifting, drifting);
-        if let Some(p) = &profile {
-            self.export_drift(p);
-        }
+
         report.prediction = latest;
         metrics::counter!("rul_fleet_readings_total").increment(report.accepted as u64);
         self.publish(engine_id, slot);

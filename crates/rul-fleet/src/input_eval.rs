@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use rul_data::profile::positional;
-use rul_data::{Engine, InputProfile};
+use rul_data::{Bound, Engine, InputProfile};
 use serde::Serialize;
 
 use crate::quality::{FlagKind, QualityPolicy, assess};
@@ -29,6 +29,9 @@ pub struct InputReport {
     pub engines: usize,
     /// Readings judged (from the midpoint on when a fault is injected, else all).
     pub readings: usize,
+    /// Of those, readings the service would refuse outright: an input outside the preprocessor's plausibility
+    /// bounds (training range widened by half of it on each side).
+    pub refused_readings: usize,
     /// Engines whose drift score crossed the threshold (after the fault's onset).
     pub drift_engines: usize,
     /// Readings after which the engine counted as drifting.
@@ -45,6 +48,7 @@ pub struct InputReport {
 pub fn evaluate(
     profile: &InputProfile,
     policy: &QualityPolicy,
+    bounds: &[Bound],
     engines: &[Engine],
     fault: Option<Fault>,
 ) -> InputReport {
@@ -80,6 +84,12 @@ pub fn evaluate(
             let drifting = profile.drift(&z).is_some_and(|d| d.drifting);
             if t >= onset {
                 report.readings += 1;
+                report.refused_readings += usize::from(
+                    bounds
+                        .iter()
+                        .zip(profile.positions())
+                        .any(|(b, &p)| values[p] < b.min || values[p] > b.max),
+                );
                 report.drift_readings += usize::from(drifting);
                 if drifting && first_drift.is_none() {
                     first_drift = Some(t - onset);
@@ -138,14 +148,16 @@ mod tests {
         let pre = Preprocessor::fit(PreprocessorConfig::default(), &engines).unwrap();
         let p = InputProfile::fit(&pre, &engines, "synthetic").unwrap();
         let policy = QualityPolicy::default();
-        let clean = evaluate(&p, &policy, &engines, None);
+        let clean = evaluate(&p, &policy, pre.sensor_bounds(), &engines, None);
         assert_eq!(clean.drift_engines, 0, "{clean:?}");
         assert!(clean.flag_engines.is_empty(), "{clean:?}");
+        assert_eq!(clean.refused_readings, 0, "{clean:?}");
 
         let s11 = p.sensors.iter().position(|s| s == "s11").unwrap();
         let offset = evaluate(
             &p,
             &policy,
+            pre.sensor_bounds(),
             &engines,
             Some(Fault::Offset {
                 input: s11,
@@ -153,7 +165,13 @@ mod tests {
             }),
         );
         assert_eq!(offset.drift_engines, engines.len(), "{offset:?}");
-        let stuck = evaluate(&p, &policy, &engines, Some(Fault::Stuck { input: s11 }));
+        let stuck = evaluate(
+            &p,
+            &policy,
+            pre.sensor_bounds(),
+            &engines,
+            Some(Fault::Stuck { input: s11 }),
+        );
         assert_eq!(
             stuck.flag_engines.get("stuck"),
             Some(&engines.len()),
@@ -162,6 +180,7 @@ mod tests {
         let jump = evaluate(
             &p,
             &policy,
+            pre.sensor_bounds(),
             &engines,
             Some(Fault::Jump {
                 input: s11,

@@ -65,7 +65,7 @@ async fn flags_and_drift(db: Db) {
     let name = p.sensors[0].clone();
     let std = p.stats[0][0].std;
     let engine = &engines[2];
-    {
+    let drifting_before = {
         let fleet = open_with(&db, config(&p)).await;
         ingest_all(&fleet, "clean", readings(engine, |_, _| {})).await;
         let held = engine.cycles[0].sensors[first];
@@ -104,9 +104,11 @@ async fn flags_and_drift(db: Db) {
             drifting.contains(&"offset") && !drifting.contains(&"clean"),
             "{drifting:?}"
         );
+        assert_eq!(report.drifting, drifting.len());
         assert_eq!(report.readings, 3 * engine.cycles.len());
         assert_eq!(report.sensors.len(), p.sensors.len());
-    }
+        drifting.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
     // After a restart: the stored predictions keep their flags and the engines their drift.
     let fleet = open_with(&db, config(&p)).await;
     let last = engine.cycles.len() as u64;
@@ -125,7 +127,17 @@ async fn flags_and_drift(db: Db) {
         history.len()
     );
     assert!(fleet.engine("offset").unwrap().drift.unwrap().drifting);
-    assert_eq!(fleet.drift_report().unwrap().drifting, 1);
+    let after: Vec<String> = fleet
+        .drift_report()
+        .unwrap()
+        .engines
+        .into_iter()
+        .map(|e| e.engine_id)
+        .collect();
+    assert_eq!(
+        after, drifting_before,
+        "drift verdicts are rebuilt from the stored readings"
+    );
 }
 
 on_both!(without_a_profile_nothing_is_flagged, without_profile);

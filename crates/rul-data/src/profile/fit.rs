@@ -61,6 +61,18 @@ pub(super) fn statistics(
             (1..10).map(|q| quantile(&v, q as f64 / 10.0)).collect()
         })
         .collect();
+    profile.shares = (0..n)
+        .map(|j| {
+            let mut counts = [0usize; 10];
+            for z in &all {
+                counts[profile.bin(j, z[j])] += 1;
+            }
+            counts
+                .iter()
+                .map(|&c| c as f64 / all.len().max(1) as f64)
+                .collect()
+        })
+        .collect();
     profile.precision = invert(&covariance(&all, n))
         .ok_or_else(|| invalid("the inputs' covariance is singular".into()))?;
     profile.drift_threshold = standardised

@@ -50,36 +50,38 @@ impl Fleet {
         (profile.sensors == sensors).then(|| profile.clone())
     }
 
-    /// Quality flags of `reading` after `history`; also feeds the fleet's drift window.
+    /// Quality flags of `reading` after `history`.
     pub(super) fn inspect(
         &self,
         profile: &InputProfile,
         history: &VecDeque<CycleReading>,
         reading: &CycleReading,
     ) -> Quality {
-        let quality = assess(profile, &self.inner.config.quality, history, reading);
-        for f in &quality.flags {
-            metrics::counter!("rul_quality_flags_total", "kind" => f.kind.as_str()).increment(1);
-        }
-        if let Some(z) = profile.standardise(&reading.values) {
+        assess(profile, &self.inner.config.quality, history, reading)
+    }
+
+    /// Counts the committed readings' flags, adds them to the fleet's drift window and publishes its per-input
+    /// PSI as `rul_input_drift{sensor}` (refused readings never get here).
+    pub(super) fn record_inputs<'a>(
+        &self,
+        profile: &InputProfile,
+        committed: impl Iterator<Item = (&'a CycleReading, &'a Quality)>,
+    ) {
+        let sensors = {
             let mut window = self
                 .inner
                 .fleet_drift
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            window.push(profile, z);
-        }
-        quality
-    }
-
-    /// Publishes the fleet window's per-input PSI as `rul_input_drift{sensor}`.
-    pub(super) fn export_drift(&self, profile: &InputProfile) {
-        let sensors = {
-            let window = self
-                .inner
-                .fleet_drift
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            for (reading, quality) in committed {
+                for f in &quality.flags {
+                    metrics::counter!("rul_quality_flags_total", "kind" => f.kind.as_str())
+                        .increment(1);
+                }
+                if let Some(z) = profile.standardise(&reading.values) {
+                    window.push(profile, z);
+                }
+            }
             window.sensors(profile)
         };
         for s in sensors {
