@@ -9,6 +9,7 @@ pub mod http;
 pub mod input;
 pub mod loadgen;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod shutdown;
 pub mod webhook;
@@ -144,9 +145,13 @@ pub async fn serve_with_listeners(
         let handle = handle.clone();
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-            loop {
+            for n in 0u64.. {
                 tick.tick().await;
                 handle.run_upkeep();
+                if n % 6 == 0 {
+                    // Every 30 s, off the async workers: give back what bursts left in the allocator.
+                    let _ = tokio::task::spawn_blocking(memory::release_free_memory).await;
+                }
             }
         }
     });

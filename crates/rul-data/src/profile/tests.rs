@@ -84,9 +84,9 @@ fn inverse_times_matrix_is_identity() {
         vec![0.5, 0.2, 2.0],
     ];
     let inv = invert(&m).unwrap();
-    for i in 0..3 {
+    for (i, row) in m.iter().enumerate() {
         for j in 0..3 {
-            let v: f64 = (0..3).map(|k| m[i][k] * inv[k][j]).sum();
+            let v: f64 = row.iter().zip(&inv).map(|(a, r)| a * r[j]).sum();
             assert!(
                 (v - f64::from(u8::from(i == j))).abs() < 1e-12,
                 "{i},{j}: {v}"
