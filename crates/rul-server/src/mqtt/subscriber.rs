@@ -147,8 +147,6 @@ async fn handle(
         }
         Err(rejection) => Err(rejection),
     };
-    // The engine's next message may go now.
-    drop(turn);
     match outcome {
         Ok(report) => {
             let label = if report.accepted > 0 { "ok" } else { "duplicate" };
@@ -162,6 +160,8 @@ async fn handle(
             super::publisher::publish(&context.publisher, topic, "dead_letter", &letter).await;
         }
     }
+    // The engine's next message may go now: its prediction is queued after this message's dead letter.
+    drop(turn);
     acknowledge(&context, &delivery).await;
 }
 
