@@ -258,6 +258,7 @@ impl Probe {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let (subscribed, mut on_subscribed) = mpsc::unbounded_channel();
+        let subscribing = !filters.is_empty();
         let filters: Vec<SubscribeFilter> = filters
             .iter()
             .map(|f| SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce))
@@ -295,7 +296,7 @@ impl Probe {
                 }
             }
         });
-        if !filters.is_empty() {
+        if subscribing {
             tokio::time::timeout(DEADLINE, on_subscribed.recv())
                 .await
                 .expect("SUBACK in time");

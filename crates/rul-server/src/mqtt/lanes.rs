@@ -50,6 +50,7 @@ impl Lanes {
     }
 
     /// Engines with a message in flight.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -59,6 +60,7 @@ impl Lanes {
     }
 
     /// Whether no message is in flight.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
