@@ -547,6 +547,7 @@ async fn broker_restart_mid_stream_loses_no_acknowledged_reading() {
         "the server to be ingesting",
         stored_total(&server, &engines).await >= 20
     );
+    let stored_at_stop = stored_total(&server, &engines).await;
     broker.stop();
     let acked_before_restart: BTreeSet<(String, u64)> = publisher.acked().into_iter().collect();
     for (engine, cycle) in second {
@@ -580,8 +581,19 @@ async fn broker_restart_mid_stream_loses_no_acknowledged_reading() {
         "redeliveries must be duplicates, not errors: {:?}",
         watcher.received_on("tc/dead-letter")
     );
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let mqtt_lines: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("rul_mqtt_"))
+        .collect();
     eprintln!(
-        "broker restart: {} of {} readings acknowledged before the restart, all {} stored once",
+        "broker restart: {stored_at_stop} stored when the broker stopped, {} of {} acknowledged by it; after the \
+         restart all {} stored once; {mqtt_lines:?}",
         acked_before_restart.len(),
         first.len(),
         order.len()
