@@ -11,6 +11,9 @@
 //! - transient failure (store down, predictor overloaded or not ready): retried in place with capped backoff and
 //!   not acknowledged meanwhile; the engine's later messages wait behind it, so order holds, and a stop before
 //!   success leaves it with the broker for redelivery;
+//! - PUBACKs leave in delivery order (MQTT 3.1.1 §4.6; measured: Mosquitto 2.0 sent one engine's queued
+//!   readings out of order to a subscriber that acknowledged out of order), so a slow message holds back the
+//!   acknowledgements of later ones until it is done;
 //! - a PUBACK for a delivery of an earlier connection is not sent: the broker redelivers the message on the new
 //!   connection, and the redelivery is acknowledged as a duplicate.
 
@@ -40,6 +43,43 @@ struct Delivery {
     publish: Publish,
 }
 
+/// Hands finished deliveries to the acknowledging task in delivery order.
+#[derive(Default)]
+struct AckOrder {
+    state: std::sync::Mutex<AckState>,
+}
+
+#[derive(Default)]
+struct AckState {
+    next_ticket: u64,
+    next_ack: u64,
+    finished: std::collections::BTreeMap<u64, Delivery>,
+}
+
+impl AckOrder {
+    /// The next delivery's place in the acknowledgement order (take in arrival order).
+    fn ticket(&self) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.next_ticket += 1;
+        state.next_ticket - 1
+    }
+
+    /// Marks `ticket` finished and forwards every finished delivery that no unfinished one precedes.
+    fn finished(&self, ticket: u64, delivery: Delivery, out: &mpsc::UnboundedSender<Delivery>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.finished.insert(ticket, delivery);
+        loop {
+            let next = state.next_ack;
+            let Some(ready) = state.finished.remove(&next) else {
+                break;
+            };
+            state.next_ack += 1;
+            // Sent under the lock, so the channel holds deliveries in ticket order.
+            let _ = out.send(ready);
+        }
+    }
+}
+
 /// What the handling tasks share.
 struct Context {
     fleet: Fleet,
@@ -48,6 +88,8 @@ struct Context {
     prefix: String,
     max_payload: usize,
     connection: Arc<AtomicU64>,
+    acks: AckOrder,
+    ack_queue: mpsc::UnboundedSender<Delivery>,
 }
 
 /// Starts the subscriber connection and its dispatcher.
@@ -94,6 +136,7 @@ pub fn spawn(fleet: Fleet, settings: &MqttSettings, publisher: AsyncClient) -> V
         }
     };
     let driver = tokio::spawn(super::drive("subscriber", eventloop, on_event));
+    let (ack_queue, mut to_ack) = mpsc::unbounded_channel::<Delivery>();
     let context = Arc::new(Context {
         fleet,
         client,
@@ -101,9 +144,19 @@ pub fn spawn(fleet: Fleet, settings: &MqttSettings, publisher: AsyncClient) -> V
         prefix: settings.prefix.clone(),
         max_payload: settings.max_payload_bytes,
         connection,
+        acks: AckOrder::default(),
+        ack_queue,
+    });
+    let acknowledger = tokio::spawn({
+        let context = context.clone();
+        async move {
+            while let Some(delivery) = to_ack.recv().await {
+                acknowledge(&context, &delivery).await;
+            }
+        }
     });
     let dispatcher = tokio::spawn(dispatch(context, inbox, settings.max_in_flight));
-    vec![driver, dispatcher]
+    vec![driver, dispatcher, acknowledger]
 }
 
 /// Takes each delivery's engine turn in arrival order and spawns its handling; aborting it aborts them all.
@@ -122,16 +175,17 @@ async fn dispatch(
         };
         let engine = payload::engine_of(&context.prefix, &delivery.publish.topic);
         let turn = engine.as_ref().ok().map(|id| lanes.enter(id));
-        running.spawn(handle(context.clone(), delivery, engine, turn, permit));
+        let ticket = context.acks.ticket();
+        running.spawn(handle(context.clone(), delivery, engine, (ticket, turn), permit));
     }
 }
 
-/// Decodes, ingests (in the engine's turn), dead-letters a rejection, then acknowledges.
+/// Decodes, ingests (in the engine's turn), dead-letters a rejection, then queues the acknowledgement.
 async fn handle(
     context: Arc<Context>,
     delivery: Delivery,
     engine: Result<String, Rejection>,
-    mut turn: Option<Turn>,
+    (ticket, mut turn): (u64, Option<Turn>),
     _slot: OwnedSemaphorePermit,
 ) {
     let publish = &delivery.publish;
@@ -162,7 +216,9 @@ async fn handle(
     }
     // The engine's next message may go now: its prediction is queued after this message's dead letter.
     drop(turn);
-    acknowledge(&context, &delivery).await;
+    context
+        .acks
+        .finished(ticket, delivery, &context.ack_queue);
 }
 
 /// Ingests until committed or rejected for good; transient failures are retried with capped backoff.
