@@ -107,7 +107,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         target: match args.to {
             Route::Grpc => Target::Grpc(args.grpc),
             Route::Rest => Target::Rest(args.http),
-            Route::Mqtt => Target::Mqtt(mqtt_target(&args.mqtt, &args.topic_prefix)?, Some(args.http)),
+            Route::Mqtt => Target::Mqtt(
+                mqtt_target(&args.mqtt, &args.topic_prefix)?,
+                Some(args.http),
+            ),
         },
         rate,
         progress: !args.json,
@@ -160,7 +163,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
 
 /// The broker and prefix of `--to mqtt`, checked with the server's own rules.
 fn mqtt_target(url: &str, prefix: &str) -> anyhow::Result<rul_client::MqttTarget> {
-    let broker = rul_server::config::Broker::parse(url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
+    let broker =
+        rul_server::config::Broker::parse(url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
     if let Some(reason) = rul_server::config::prefix_problem(prefix) {
         anyhow::bail!("--topic-prefix {reason}");
     }

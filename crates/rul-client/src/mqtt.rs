@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Outgoing, Packet, QoS, SubscribeFilter,
+    AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Outgoing, Packet, QoS,
+    SubscribeFilter,
 };
 use serde::Serialize;
 use tokio::sync::watch;
@@ -191,7 +192,16 @@ pub(crate) async fn replay_mqtt(
             reason,
         });
     }
-    let outcome = publish_all(&client, &target.prefix, config, order, sent, &seen, &mut watcher).await;
+    let outcome = publish_all(
+        &client,
+        &target.prefix,
+        config,
+        order,
+        sent,
+        &seen,
+        &mut watcher,
+    )
+    .await;
     let published = sent.load(Ordering::Relaxed);
     if outcome.is_ok() {
         wait_until(&mut watcher, IDLE, || {
@@ -358,16 +368,28 @@ mod tests {
         let mut ledger = PublishLedger::default();
         ledger.queued("a");
         ledger.queued("b");
-        assert_eq!(ledger.on_event(&Event::Outgoing(Outgoing::Publish(1))), None);
-        assert_eq!(ledger.on_event(&Event::Outgoing(Outgoing::Publish(2))), None);
+        assert_eq!(
+            ledger.on_event(&Event::Outgoing(Outgoing::Publish(1))),
+            None
+        );
+        assert_eq!(
+            ledger.on_event(&Event::Outgoing(Outgoing::Publish(2))),
+            None
+        );
         // A retransmission of 1 after a reconnect is not a new publish.
-        assert_eq!(ledger.on_event(&Event::Outgoing(Outgoing::Publish(1))), None);
+        assert_eq!(
+            ledger.on_event(&Event::Outgoing(Outgoing::Publish(1))),
+            None
+        );
         ledger.queued("c");
         assert_eq!(
             ledger.on_event(&Event::Incoming(Packet::PubAck(PubAck::new(2)))),
             Some("b")
         );
-        assert_eq!(ledger.on_event(&Event::Outgoing(Outgoing::Publish(2))), None);
+        assert_eq!(
+            ledger.on_event(&Event::Outgoing(Outgoing::Publish(2))),
+            None
+        );
         assert_eq!(
             ledger.on_event(&Event::Incoming(Packet::PubAck(PubAck::new(1)))),
             Some("a")

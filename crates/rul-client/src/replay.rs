@@ -150,9 +150,7 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
             counters
                 .accepted
                 .store(stats.predictions, Ordering::Relaxed);
-            counters
-                .errors
-                .store(stats.dead_letters, Ordering::Relaxed);
+            counters.errors.store(stats.dead_letters, Ordering::Relaxed);
             if let Some(e) = first_error {
                 counters.error_message(e);
             }

@@ -119,7 +119,11 @@ impl Broker {
                 .expect("kill");
             assert!(status.success());
             let exit = child.wait().expect("wait for mosquitto");
-            assert!(exit.success(), "mosquitto exit: {exit}; log: {}", self.log());
+            assert!(
+                exit.success(),
+                "mosquitto exit: {exit}; log: {}",
+                self.log()
+            );
         }
     }
 
@@ -176,9 +180,14 @@ impl Server {
         let grpc_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let http = http_listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with_listeners(config, http_listener, grpc_listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve_with_listeners(
+            config,
+            http_listener,
+            grpc_listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let server = Server {
             http,
             stop: Some(stop),
@@ -264,8 +273,12 @@ impl Probe {
             .map(|f| SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce))
             .collect();
         let driver = tokio::spawn({
-            let (client, ledger, acked, received) =
-                (client.clone(), ledger.clone(), acked.clone(), received.clone());
+            let (client, ledger, acked, received) = (
+                client.clone(),
+                ledger.clone(),
+                acked.clone(),
+                received.clone(),
+            );
             async move {
                 loop {
                     let event = match eventloop.poll().await {
@@ -409,9 +422,7 @@ async fn readings_in_predictions_and_alerts_out() {
             server.stored_cycles(engine).await,
             (1..=cycles).collect::<Vec<_>>()
         );
-        let rest = server
-            .get(&format!("/engines/{engine}/predictions"))
-            .await;
+        let rest = server.get(&format!("/engines/{engine}/predictions")).await;
         let published = probe.received_on(&format!("ta/engines/{engine}/rul"));
         assert_eq!(
             Value::Array(published),
@@ -466,17 +477,29 @@ async fn malformed_payloads_are_dead_lettered_and_good_ones_flow() {
         (good.into(), b"{not json".to_vec(), "malformed"),
         (good.into(), b"[1, 2]".to_vec(), "malformed"),
         (good.into(), vec![0xff, 0xfe, b'{'], "malformed"),
-        (good.into(), br#"{"cycle": 2, "bogus": 1}"#.to_vec(), "malformed"),
+        (
+            good.into(),
+            br#"{"cycle": 2, "bogus": 1}"#.to_vec(),
+            "malformed",
+        ),
         (good.into(), br#"{"s2": 1.0}"#.to_vec(), "malformed"),
         (
             format!("tb/engines/{long_id}/readings"),
             reading(1).to_string().into_bytes(),
             "validation",
         ),
-        (good.into(), br#"{"cycle": 2, "setting_1": 0.5}"#.to_vec(), "validation"),
+        (
+            good.into(),
+            br#"{"cycle": 2, "setting_1": 0.5}"#.to_vec(),
+            "validation",
+        ),
         // The model needs its sensors.
         (good.into(), br#"{"cycle": 2}"#.to_vec(), "validation"),
-        (good.into(), conflicting.to_string().into_bytes(), "conflict"),
+        (
+            good.into(),
+            conflicting.to_string().into_bytes(),
+            "conflict",
+        ),
     ];
     probe.reading(prefix, "good", 1).await;
     for (k, (topic, payload, _)) in bad.iter().enumerate() {
@@ -646,7 +669,11 @@ async fn redelivered_readings_are_acknowledged_as_duplicates() {
         .iter()
         .filter_map(|p| p["cycle"].as_u64())
         .collect();
-    assert_eq!(published, [1, 2, 3, 4, 5, 6], "one prediction per new reading");
+    assert_eq!(
+        published,
+        [1, 2, 3, 4, 5, 6],
+        "one prediction per new reading"
+    );
     assert_eq!(server.stored_cycles("d").await, [1, 2, 3, 4, 5, 6]);
     // Dead letters of this engine would have been published before the cycle-6 prediction.
     assert!(probe.received_on("td/dead-letter").is_empty());

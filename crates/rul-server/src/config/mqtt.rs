@@ -78,8 +78,13 @@ impl Broker {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| format!("{shown:?} has no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() || parsed.fragment().is_some()
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if !matches!(parsed.path(), "" | "/")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
         {
             return Err(format!(
                 "{shown:?} must be only scheme, credentials, host and port"
@@ -146,7 +151,10 @@ pub struct MqttSettings {
 impl MqttArgs {
     /// The broker URL, treating an empty value as unset.
     pub fn url(&self) -> Option<&str> {
-        self.mqtt_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+        self.mqtt_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
     }
 
     /// Problems with these settings, one message each (none when MQTT is off).
@@ -233,7 +241,10 @@ mod tests {
     #[test]
     fn broker_urls() {
         let b = Broker::parse("mqtt://127.0.0.1:1884").expect("valid");
-        assert_eq!((b.host.as_str(), b.port, b.credentials), ("127.0.0.1", 1884, None));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.credentials),
+            ("127.0.0.1", 1884, None)
+        );
         let b = Broker::parse("tcp://broker.example").expect("valid");
         assert_eq!((b.host.as_str(), b.port), ("broker.example", 1883));
         let b = Broker::parse("mqtt://[::1]:1883/").expect("valid");

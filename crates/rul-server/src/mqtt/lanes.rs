@@ -80,7 +80,11 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         let mut map = self.lanes.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if map.tails.get(&self.engine).is_some_and(|(s, _)| *s == self.seq) {
+        if map
+            .tails
+            .get(&self.engine)
+            .is_some_and(|(s, _)| *s == self.seq)
+        {
             map.tails.remove(&self.engine);
         }
     }

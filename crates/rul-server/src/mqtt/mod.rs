@@ -89,7 +89,11 @@ pub fn dead_letter_topic(prefix: &str) -> String {
 }
 
 /// A client and its event loop for `client_id` (persistent session: unacknowledged packets survive reconnects).
-fn connect(settings: &MqttSettings, client_id: String, manual_acks: bool) -> (AsyncClient, EventLoop) {
+fn connect(
+    settings: &MqttSettings,
+    client_id: String,
+    manual_acks: bool,
+) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(
         client_id,
         settings.broker.host.clone(),
@@ -155,7 +159,10 @@ mod tests {
 
     #[test]
     fn topics() {
-        assert_eq!(rul_topic("rul", "e-1").as_deref(), Some("rul/engines/e-1/rul"));
+        assert_eq!(
+            rul_topic("rul", "e-1").as_deref(),
+            Some("rul/engines/e-1/rul")
+        );
         for bad in ["", "a/b", "a+", "#"] {
             assert_eq!(rul_topic("rul", bad), None, "{bad}");
         }

@@ -172,7 +172,10 @@ mod tests {
         assert_eq!(kind(br#"{"cycle": 1, "bogus": 1.0}"#), Err("malformed"));
         assert_eq!(kind(br#"{"readings": [[1]]}"#), Err("malformed"));
         assert_eq!(kind(br#"{"readings": [], "x": 1}"#), Err("malformed"));
-        assert_eq!(kind(br#"{"cycle": 1, "setting_1": 0.5}"#), Err("validation"));
+        assert_eq!(
+            kind(br#"{"cycle": 1, "setting_1": 0.5}"#),
+            Err("validation")
+        );
         assert_eq!(
             decode("", br#"{"cycle": 1}"#, MAX).map_err(|r| r.kind),
             Err("validation")

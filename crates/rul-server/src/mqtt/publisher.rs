@@ -20,7 +20,8 @@ use crate::http::fleet::TrackedBody;
 
 /// Starts the publisher connection and the task forwarding fleet events; returns the client (for dead letters).
 pub fn spawn(fleet: &Fleet, settings: &MqttSettings) -> (AsyncClient, Vec<JoinHandle<()>>) {
-    let (client, eventloop) = super::connect(settings, format!("{}-pub", settings.client_id), false);
+    let (client, eventloop) =
+        super::connect(settings, format!("{}-pub", settings.client_id), false);
     let driver = tokio::spawn(super::drive("publisher", eventloop, |_| {}));
     let forwarder = tokio::spawn(forward(
         fleet.subscribe(),
@@ -71,7 +72,10 @@ async fn forward(
             Err(RecvError::Lagged(missed)) => {
                 metrics::counter!(PUBLISHED_TOTAL, "topic" => "rul", "outcome" => "skipped")
                     .increment(missed);
-                tracing::warn!(missed, "MQTT publisher fell behind the fleet; skipped events");
+                tracing::warn!(
+                    missed,
+                    "MQTT publisher fell behind the fleet; skipped events"
+                );
             }
             Err(RecvError::Closed) => return,
         }
@@ -79,9 +83,17 @@ async fn forward(
 }
 
 /// Queues one QoS 1 publish of `body` as JSON (waits while the client's request queue is full).
-pub async fn publish(client: &AsyncClient, topic: String, kind: &'static str, body: &impl Serialize) {
+pub async fn publish(
+    client: &AsyncClient,
+    topic: String,
+    kind: &'static str,
+    body: &impl Serialize,
+) {
     let outcome = match serde_json::to_vec(body) {
-        Ok(payload) => match client.publish(topic, QoS::AtLeastOnce, false, payload).await {
+        Ok(payload) => match client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+        {
             Ok(()) => "queued",
             Err(e) => {
                 tracing::warn!(error = %e, topic = kind, "MQTT publish failed");

@@ -119,7 +119,10 @@ pub fn spawn(fleet: Fleet, settings: &MqttSettings, publisher: AsyncClient) -> V
             }
             Event::Incoming(Packet::SubAck(ack)) => {
                 if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
-                    tracing::error!(filter = filter.as_str(), "the broker refused the MQTT subscription");
+                    tracing::error!(
+                        filter = filter.as_str(),
+                        "the broker refused the MQTT subscription"
+                    );
                 } else {
                     tracing::info!(filter = filter.as_str(), "MQTT subscribed");
                 }
@@ -176,7 +179,13 @@ async fn dispatch(
         let engine = payload::engine_of(&context.prefix, &delivery.publish.topic);
         let turn = engine.as_ref().ok().map(|id| lanes.enter(id));
         let ticket = context.acks.ticket();
-        running.spawn(handle(context.clone(), delivery, engine, (ticket, turn), permit));
+        running.spawn(handle(
+            context.clone(),
+            delivery,
+            engine,
+            (ticket, turn),
+            permit,
+        ));
     }
 }
 
@@ -203,7 +212,11 @@ async fn handle(
     };
     match outcome {
         Ok(report) => {
-            let label = if report.accepted > 0 { "ok" } else { "duplicate" };
+            let label = if report.accepted > 0 {
+                "ok"
+            } else {
+                "duplicate"
+            };
             metrics::counter!(MESSAGES_TOTAL, "outcome" => label).increment(1);
         }
         Err(rejection) => {
@@ -216,9 +229,7 @@ async fn handle(
     }
     // The engine's next message may go now: its prediction is queued after this message's dead letter.
     drop(turn);
-    context
-        .acks
-        .finished(ticket, delivery, &context.ack_queue);
+    context.acks.finished(ticket, delivery, &context.ack_queue);
 }
 
 /// Ingests until committed or rejected for good; transient failures are retried with capped backoff.
@@ -275,7 +286,12 @@ fn log_rejection(topic: &str, rejection: &Rejection) {
     static LAST_WARN_MS: AtomicU64 = AtomicU64::new(0);
     static SINCE: AtomicU64 = AtomicU64::new(0);
     let topic = crate::metrics::log_safe(topic);
-    tracing::debug!(topic, kind = rejection.kind, reason = rejection.reason.as_str(), "MQTT message rejected");
+    tracing::debug!(
+        topic,
+        kind = rejection.kind,
+        reason = rejection.reason.as_str(),
+        "MQTT message rejected"
+    );
     let since = SINCE.fetch_add(1, Ordering::Relaxed) + 1;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -287,6 +303,12 @@ fn log_rejection(topic: &str, rejection: &Rejection) {
             .is_ok()
     {
         SINCE.store(0, Ordering::Relaxed);
-        tracing::warn!(topic, kind = rejection.kind, reason = rejection.reason.as_str(), rejected = since, "MQTT messages rejected and dead-lettered");
+        tracing::warn!(
+            topic,
+            kind = rejection.kind,
+            reason = rejection.reason.as_str(),
+            rejected = since,
+            "MQTT messages rejected and dead-lettered"
+        );
     }
 }
