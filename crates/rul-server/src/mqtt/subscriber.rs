@@ -53,7 +53,8 @@ struct AckOrder {
 struct AckState {
     next_ticket: u64,
     next_ack: u64,
-    finished: std::collections::BTreeMap<u64, Delivery>,
+    /// Finished tickets: the delivery to acknowledge, or None for one that must not be (aborted, panicked).
+    finished: std::collections::BTreeMap<u64, Option<Delivery>>,
 }
 
 impl AckOrder {
@@ -65,7 +66,12 @@ impl AckOrder {
     }
 
     /// Marks `ticket` finished and forwards every finished delivery that no unfinished one precedes.
-    fn finished(&self, ticket: u64, delivery: Delivery, out: &mpsc::UnboundedSender<Delivery>) {
+    fn finished(
+        &self,
+        ticket: u64,
+        delivery: Option<Delivery>,
+        out: &mpsc::UnboundedSender<Delivery>,
+    ) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.finished.insert(ticket, delivery);
         loop {
@@ -75,8 +81,29 @@ impl AckOrder {
             };
             state.next_ack += 1;
             // Sent under the lock, so the channel holds deliveries in ticket order.
-            let _ = out.send(ready);
+            if let Some(ready) = ready {
+                let _ = out.send(ready);
+            }
         }
+    }
+}
+
+/// A delivery being handled. Dropped after [`InFlight::done`] it is queued for its PUBACK; dropped before
+/// (the task aborted at shutdown, or a panic) its place in the order is released without a PUBACK, so later
+/// messages are still acknowledged and the broker redelivers this one on the next connection.
+struct InFlight {
+    context: Arc<Context>,
+    ticket: u64,
+    delivery: Option<Delivery>,
+    done: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let delivery = self.delivery.take().filter(|_| self.done);
+        self.context
+            .acks
+            .finished(self.ticket, delivery, &self.context.ack_queue);
     }
 }
 
@@ -197,6 +224,15 @@ async fn handle(
     (ticket, mut turn): (u64, Option<Turn>),
     _slot: OwnedSemaphorePermit,
 ) {
+    let mut in_flight = InFlight {
+        context: context.clone(),
+        ticket,
+        delivery: Some(delivery),
+        done: false,
+    };
+    let Some(delivery) = in_flight.delivery.as_ref() else {
+        return;
+    };
     let publish = &delivery.publish;
     let decoded = engine.and_then(|id| {
         payload::decode(&id, &publish.payload, context.max_payload).map(|readings| (id, readings))
@@ -229,7 +265,7 @@ async fn handle(
     }
     // The engine's next message may go now: its prediction is queued after this message's dead letter.
     drop(turn);
-    context.acks.finished(ticket, delivery, &context.ack_queue);
+    in_flight.done = true;
 }
 
 /// Ingests until committed or rejected for good; transient failures are retried with capped backoff.
