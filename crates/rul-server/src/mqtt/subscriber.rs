@@ -348,3 +348,55 @@ fn log_rejection(topic: &str, rejection: &Rejection) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(topic: &str) -> Delivery {
+        Delivery {
+            connection: 1,
+            publish: Publish::new(topic, QoS::AtLeastOnce, "{}"),
+        }
+    }
+
+    #[test]
+    fn acknowledgements_leave_in_delivery_order() {
+        let order = AckOrder::default();
+        let (out, mut acked) = mpsc::unbounded_channel();
+        let tickets: Vec<u64> = (0..4).map(|_| order.ticket()).collect();
+        order.finished(tickets[2], Some(delivery("c")), &out);
+        order.finished(tickets[0], Some(delivery("a")), &out);
+        assert_eq!(
+            acked.try_recv().map(|d| d.publish.topic).ok().as_deref(),
+            Some("a")
+        );
+        assert!(acked.try_recv().is_err(), "c must wait for b");
+        // b was aborted: its place is released without an acknowledgement.
+        order.finished(tickets[1], None, &out);
+        assert_eq!(
+            acked.try_recv().map(|d| d.publish.topic).ok().as_deref(),
+            Some("c")
+        );
+        order.finished(tickets[3], Some(delivery("d")), &out);
+        assert_eq!(
+            acked.try_recv().map(|d| d.publish.topic).ok().as_deref(),
+            Some("d")
+        );
+    }
+
+    #[test]
+    fn only_infrastructure_failures_are_retried() {
+        assert!(transient(&FleetError::Store("down".into())));
+        assert!(transient(&FleetError::Predict(
+            rul_core::PredictError::Overloaded
+        )));
+        assert!(!transient(&FleetError::Conflict {
+            reading: 0,
+            message: "x".into()
+        }));
+        assert!(!transient(&FleetError::Predict(
+            rul_core::PredictError::Internal("x".into())
+        )));
+    }
+}
