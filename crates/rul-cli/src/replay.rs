@@ -17,6 +17,7 @@ enum Split {
 enum Route {
     Grpc,
     Rest,
+    Mqtt,
 }
 
 #[derive(Args)]
@@ -36,9 +37,15 @@ pub struct ReplayArgs {
     /// gRPC address of the service.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc: String,
-    /// REST base URL of the service.
+    /// REST base URL of the service (with --to mqtt, asked for the final ranking).
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     http: String,
+    /// MQTT broker the service subscribes to (--to mqtt): mqtt://[user[:password]@]host[:port].
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    mqtt: String,
+    /// The service's MQTT_TOPIC_PREFIX (--to mqtt).
+    #[arg(long, default_value = "rul")]
+    topic_prefix: String,
     /// Replay only the first N engines.
     #[arg(long)]
     engines: Option<usize>,
@@ -126,6 +133,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         target: match args.to {
             Route::Grpc => Target::Grpc(args.grpc),
             Route::Rest => Target::Rest(args.http),
+            Route::Mqtt => Target::Mqtt(
+                mqtt_target(&args.mqtt, &args.topic_prefix)?,
+                Some(args.http),
+            ),
         },
         rate,
         progress: !args.json,
@@ -147,6 +158,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             report.seconds,
             report.readings_per_second
         );
+        if let Some(m) = &report.mqtt {
+            println!(
+                "MQTT: {} readings acknowledged by the broker ({:.0}/s), {} predictions and {} dead letters received in {:.2} s",
+                m.broker_acked,
+                report.readings_per_second,
+                m.predictions,
+                m.dead_letters,
+                m.seconds
+            );
+        }
         if let Some(e) = &report.first_error {
             println!("first error: {e}");
         }
@@ -164,4 +185,21 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         report.errors
     );
     Ok(())
+}
+
+/// The broker and prefix of `--to mqtt`, checked with the server's own rules.
+fn mqtt_target(url: &str, prefix: &str) -> anyhow::Result<rul_client::MqttTarget> {
+    let broker =
+        rul_server::config::Broker::parse(url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
+    if let Some(reason) = rul_server::config::prefix_problem(prefix) {
+        anyhow::bail!("--topic-prefix {reason}");
+    }
+    Ok(rul_client::MqttTarget {
+        broker: rul_client::Broker {
+            host: broker.host,
+            port: broker.port,
+            credentials: broker.credentials,
+        },
+        prefix: prefix.to_string(),
+    })
 }

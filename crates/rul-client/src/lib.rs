@@ -1,9 +1,11 @@
 //! rul-client: the outbound side of the service's contracts — a gRPC client over the same proto the server
 //! builds from, and [`replay`], which streams C-MAPSS engines into a running service cycle by cycle (the demo,
-//! the load generator and the end-to-end test in one).
+//! the load generator and the end-to-end test in one), over gRPC, REST or MQTT.
 
+pub mod mqtt;
 pub mod replay;
 
+pub use mqtt::{Broker, MqttReplayStats, MqttTarget, PublishLedger};
 pub use replay::{Ranked, ReplayConfig, ReplayReport, Target, replay};
 
 /// Types generated from proto/rul/v1/prediction.proto (client side).

@@ -1,6 +1,7 @@
 //! `rul replay`: streams C-MAPSS engines into a running service one cycle at a time, interleaved across engines
 //! as a fleet would report them (cycle 1 of every engine, then cycle 2, ...), over gRPC (one StreamReadings
-//! stream) or REST (POST /engines/{id}/readings, one engine's readings in order), optionally paced.
+//! stream), REST (POST /engines/{id}/readings, one engine's readings in order) or MQTT (QoS 1 publishes to
+//! `{prefix}/engines/{id}/readings`, see [`crate::mqtt`]), optionally paced.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub enum Target {
     Grpc(String),
     /// REST base URL (http://HOST:PORT).
     Rest(String),
+    /// An MQTT broker the service subscribes to; the REST base URL, if given, is asked for the final ranking.
+    Mqtt(crate::mqtt::MqttTarget, Option<String>),
 }
 
 /// What to replay and how fast.
@@ -76,6 +79,9 @@ pub struct ReplayReport {
     pub readings_per_second: f64,
     /// The fleet's most urgent engines after the replay (lowest tracked lower bound first), up to 10.
     pub ranking: Vec<Ranked>,
+    /// Over MQTT: what the broker acknowledged and what the service published back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<crate::mqtt::MqttReplayStats>,
 }
 
 /// Shared counters of a running replay.
@@ -91,13 +97,17 @@ struct Counters {
 impl Counters {
     fn error(&self, message: String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        self.error_message(message);
+    }
+
+    fn error_message(&self, message: String) {
         let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(message);
     }
 }
 
 /// One reading on its way: (engine index, cycle index).
-type Item = (usize, usize);
+pub(crate) type Item = (usize, usize);
 
 /// The fleet's arrival order: every engine's first cycle, then every engine's second, and so on.
 pub fn interleaved(engines: &[Engine]) -> Vec<Item> {
@@ -121,6 +131,7 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
     let progress = config
         .progress
         .then(|| spawn_progress(counters.clone(), order.len() as u64));
+    let mut mqtt = None;
     let ranking = match &config.target {
         Target::Grpc(addr) => {
             let mut client = crate::grpc_client(addr).await?;
@@ -132,14 +143,38 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
             replay_rest(&http, base, &config, &order, &counters).await?;
             ranking_rest(&http, base).await?
         }
+        Target::Mqtt(target, rest) => {
+            let (stats, first_error) =
+                crate::mqtt::replay_mqtt(target, &config, &order, &counters.sent).await?;
+            // Over MQTT a new reading is answered by its prediction and a refused one by its dead letter.
+            counters
+                .accepted
+                .store(stats.predictions, Ordering::Relaxed);
+            counters.errors.store(stats.dead_letters, Ordering::Relaxed);
+            if let Some(e) = first_error {
+                counters.error_message(e);
+            }
+            mqtt = Some(stats);
+            match rest {
+                Some(base) => ranking_rest(&reqwest::Client::new(), base)
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        }
     };
     if let Some(p) = progress {
         p.abort();
         eprintln!();
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let acked =
-        counters.accepted.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
+    let (seconds, acked) = match &mqtt {
+        // Readings the broker acknowledged, over the time to the last acknowledgement or prediction.
+        Some(stats) => (stats.seconds, stats.broker_acked),
+        None => (
+            started.elapsed().as_secs_f64(),
+            counters.accepted.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed),
+        ),
+    };
     let first_error = counters
         .first_error
         .lock()
@@ -154,11 +189,12 @@ pub async fn replay(config: ReplayConfig) -> Result<ReplayReport, ClientError> {
         seconds,
         readings_per_second: acked as f64 / seconds.max(1e-9),
         ranking,
+        mqtt,
     })
 }
 
 /// Waits until item `k` of a replay that started at `started` is due at `rate` readings/s (None: at once).
-async fn pace(started: Instant, k: usize, rate: Option<f64>) {
+pub(crate) async fn pace(started: Instant, k: usize, rate: Option<f64>) {
     if let Some(rate) = rate.filter(|r| *r > 0.0) {
         let due = started + Duration::from_secs_f64(k as f64 / rate);
         tokio::time::sleep_until(due.into()).await;

@@ -8,9 +8,11 @@ use clap::Args;
 use rul_core::{InferenceEngine, PredictorConfig};
 
 mod fleet;
+mod mqtt;
 mod sagemaker;
 
 pub use fleet::{FleetArgs, redacted_url};
+pub use mqtt::{Broker, MqttArgs, MqttSettings, prefix_problem};
 
 pub use sagemaker::{
     CONTAINER_MODEL_DIR, CONTAINER_PORT, Explicit, INVOCATIONS_MAX_BYTES, SageMakerArgs,
@@ -70,6 +72,9 @@ pub struct ServerConfig {
     /// Fleet state: history store and retention.
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// MQTT telemetry: readings in, predictions and alerts out (off unless MQTT_URL is set).
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. "info" or "rul_server=debug,info").
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -130,6 +135,7 @@ impl Default for ServerConfig {
             rul_ceiling: None,
             sagemaker: SageMakerArgs::default(),
             fleet: FleetArgs::default(),
+            mqtt: MqttArgs::default(),
             log_level: "info".into(),
             log_format: None,
             admin_token: None,
@@ -172,6 +178,7 @@ impl ServerConfig {
             ));
         }
         problems.extend(self.fleet.problems());
+        problems.extend(self.mqtt.problems());
         if self.model_path.as_os_str().is_empty() {
             problems.push("MODEL_PATH must not be empty".to_string());
         }
@@ -328,6 +335,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("rul_ceiling", &self.rul_ceiling)
             .field("sagemaker", &self.sagemaker)
             .field("fleet", &self.fleet)
+            .field("mqtt", &self.mqtt)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("admin_token", &self.admin_token().map(|_| "<redacted>"))

@@ -11,6 +11,7 @@ pub mod loadgen;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod mqtt;
 pub mod shutdown;
 pub mod webhook;
 
@@ -116,6 +117,9 @@ pub async fn serve_with_listeners(
         tracing::info!(url = %config::redacted_url(&url), "alert webhook on");
         Some(webhook::spawn(f, url))
     });
+    let mqtt = fleet
+        .as_ref()
+        .and_then(|f| Some(mqtt::spawn(f, config.mqtt.settings()?)));
     let router = http::http_router(
         AppState::new(predictor.clone(), &config, Some(handle.clone())).with_fleet(fleet.clone()),
     );
@@ -220,6 +224,10 @@ pub async fn serve_with_listeners(
         );
         http_task.abort();
         grpc_task.abort();
+    }
+    // Unacknowledged MQTT readings stay with the broker's persistent session for the next start.
+    if let Some(mqtt) = &mqtt {
+        mqtt.abort();
     }
     upkeep.abort();
     reload_on_hangup.abort();

@@ -80,6 +80,26 @@ fn describe() {
         metrics::Unit::Seconds,
         "Request latency from arrival to response headers, by transport and route."
     );
+    metrics::describe_counter!(
+        crate::mqtt::MESSAGES_TOTAL,
+        "MQTT reading messages handled, by outcome (ok, duplicate, or why it was dead-lettered)."
+    );
+    metrics::describe_counter!(
+        crate::mqtt::RETRIES_TOTAL,
+        "Transient failures while ingesting an MQTT reading (retried, not acknowledged meanwhile), by kind."
+    );
+    metrics::describe_counter!(
+        crate::mqtt::PUBLISHED_TOTAL,
+        "MQTT messages published, by topic (rul, alerts, dead_letter) and outcome (queued, failed, skipped)."
+    );
+    metrics::describe_gauge!(
+        crate::mqtt::CONNECTED,
+        "1 while the MQTT client (subscriber, publisher) is connected to the broker."
+    );
+    metrics::describe_counter!(
+        crate::mqtt::DISCONNECTS_TOTAL,
+        "MQTT connection failures (drops and failed reconnection attempts), by client."
+    );
 }
 
 /// Which transport a request came through; selects how route and status labels are read.

@@ -14,7 +14,6 @@ pub use bodies::*;
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
 use super::json::ApiJson;
-use crate::input::{self, RawRequest};
 use crate::metrics::RequestLog;
 
 /// The fleet, or 503 when this server runs without one (SageMaker container mode).
@@ -51,18 +50,8 @@ pub async fn ingest(
     ApiJson(body): ApiJson<ReadingsBody>,
 ) -> Result<Response, ApiError> {
     let fleet = fleet(&state)?;
-    let raw = RawRequest {
-        engine_id: engine_id.clone(),
-        readings: body.readings.iter().map(|r| r.reading.to_raw()).collect(),
-        use_sagemaker: false,
-    };
-    let request = input::to_core_request(raw).map_err(|v| ApiError::validation(&v))?;
-    let readings = body
-        .readings
-        .iter()
-        .map(|r| r.cycle)
-        .zip(request.readings)
-        .collect();
+    let readings =
+        fleet_readings(&engine_id, &body.readings).map_err(|v| ApiError::validation(&v))?;
     let report = fleet.ingest(engine_id.clone(), readings).await?;
     Ok(with_log(Json(IngestBody::from(&report)), &engine_id))
 }

@@ -12,6 +12,8 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::http::predict::SensorReadingBody;
+use crate::input::{self, RawRequest};
+use rul_data::{Reading, ValidationError};
 
 /// One reading with its cycle number: `cycle` plus the fields of a /predict reading.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -73,6 +75,25 @@ pub struct ReadingsBody {
     #[schema(min_items = 1, max_items = 1000)]
     #[serde(deserialize_with = "crate::http::json::objects")]
     pub readings: Vec<CycleReadingBody>,
+}
+
+/// The shared checks (engine id, settings together; see [`crate::input`]) over one engine's cycle readings, and
+/// the fleet's `(cycle, reading)` pairs; the one decoding of readings for REST and MQTT.
+pub fn fleet_readings(
+    engine_id: &str,
+    readings: &[CycleReadingBody],
+) -> Result<Vec<(u64, Reading)>, ValidationError> {
+    let raw = RawRequest {
+        engine_id: engine_id.to_string(),
+        readings: readings.iter().map(|r| r.reading.to_raw()).collect(),
+        use_sagemaker: false,
+    };
+    let request = input::to_core_request(raw)?;
+    Ok(readings
+        .iter()
+        .map(|r| r.cycle)
+        .zip(request.readings)
+        .collect())
 }
 
 /// Body of PUT /engines/{engine_id}.
