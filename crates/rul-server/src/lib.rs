@@ -112,12 +112,14 @@ pub async fn serve_with_listeners(
         tracing::info!(url = %config::redacted_url(&url), "alert webhook on");
         Some(webhook::spawn(f, url))
     });
+    let (trigger, stop) = shutdown::channel();
     let router = http::http_router(
-        AppState::new(predictor.clone(), &config, Some(handle.clone())).with_fleet(fleet.clone()),
+        AppState::new(predictor.clone(), &config, Some(handle.clone()))
+            .with_fleet(fleet.clone())
+            .with_shutdown(stop.clone()),
     );
     let (routes, reporter) = grpc::grpc_routes(predictor.clone(), fleet, &config).await?;
 
-    let (trigger, stop) = shutdown::channel();
     let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
         let stop = stop.clone();
         async move {
