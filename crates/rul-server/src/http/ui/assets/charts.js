@@ -1,5 +1,6 @@
 // Charts drawn as SVG by the page (no library): scales, axes, a line chart with bands, a histogram, an
-// interval bar and a reliability diagram. Sizes are in viewBox units; CSS scales the SVG to its container.
+// interval bar and a reliability diagram. Sizes are in viewBox units; CSS scales the SVG to its container, and
+// the views pass their container's pixel width so that text keeps its size.
 
 import { svg, fmt } from './dom.js';
 
@@ -68,7 +69,7 @@ function axes(root, x, y, xTicks, yTicks, box, labels = {}) {
  * [{y, class, label}], `marks` [{x, y, class, title}].
  */
 export function lineChart({ width = 720, height = 300, label, cls, bands = [], lines = [], hlines = [], marks = [], xLabel, yLabel, yMin }) {
-  const box = { left: 40, right: width - 8, top: 18, bottom: height - 28 };
+  const box = { left: 40, right: width - 18, top: 18, bottom: height - 28 };
   const xs = [...bands.flatMap((b) => b.lower.map((p) => p[0])), ...lines.flatMap((l) => l.points.map((p) => p[0]))];
   const ys = [
     ...bands.flatMap((b) => [...b.lower, ...b.upper].map((p) => p[1])),
@@ -105,7 +106,7 @@ export function lineChart({ width = 720, height = 300, label, cls, bands = [], l
 
 /** A histogram of `values` in bins of `binWidth` from 0, with an optional threshold line. */
 export function histogram(values, { binWidth = 10, width = 720, height = 160, label, threshold, xLabel } = {}) {
-  const box = { left: 40, right: width - 8, top: 14, bottom: height - 28 };
+  const box = { left: 40, right: width - 18, top: 14, bottom: height - 28 };
   const finite = values.filter((v) => Number.isFinite(v));
   const maxV = Math.max(binWidth, ...finite.map((v) => v + 1e-9));
   const bins = Array.from({ length: Math.ceil(maxV / binWidth) }, () => 0);

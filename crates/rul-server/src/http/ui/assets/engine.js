@@ -109,11 +109,14 @@ export function engineView(main, id, store) {
       return;
     }
     const pts = (key) => ps.map((p) => [p.cycle, p[key]]);
+    const width = Math.max(280, Math.round(trajectory.clientWidth || 720) - 20);
     const hlines = [];
     if (threshold !== undefined) hlines.push({ y: threshold, class: 'threshold', label: `alert ${fmt(threshold)}` });
     if (store.policy && store.policy.critical_below < (threshold ?? Infinity)) hlines.push({ y: store.policy.critical_below, class: 'critical', label: `critical ${fmt(store.policy.critical_below)}` });
     trajectory.append(
       lineChart({
+        width,
+        height: width < 500 ? 240 : 320,
         label: `RUL trajectory of ${id} over ${ps.length} cycles: tracked RUL with its interval, the model's raw estimate and the alert threshold`,
         cls: 'trajectory',
         yMin: 0,
@@ -198,6 +201,7 @@ export function engineView(main, id, store) {
       return;
     }
     const ranges = new Map((data.drift?.sensors || []).map((s) => [s.sensor, s]));
+    if (ranges.size === 0) inputs.append(el('p', { class: 'muted note', text: 'Training ranges are not reported by this server; flagged readings are marked when predictions carry quality flags.' }));
     const flagged = new Map();
     for (const p of data.predictions) {
       for (const f of flagsOf(p)) {
@@ -220,12 +224,16 @@ export function engineView(main, id, store) {
         if (kinds.has(cycle)) marks.push({ x: cycle, y: value, class: 'flagged', title: `cycle ${cycle}: ${kinds.get(cycle)}` });
       }
       inputs.append(el('figure', { class: 'multiple' + (marks.length ? ' has-flags' : '') },
-        el('figcaption', {}, el('strong', { text: s }), marks.length ? el('span', { class: 'badge flag', text: `${marks.length} flagged` }) : null,
-          range ? null : el('span', { class: 'muted', text: ' training range not reported' })),
+        el('figcaption', {}, el('strong', { text: s + ' ' }), marks.length ? el('span', { class: 'badge flag', text: `${marks.length} flagged` }) : null),
         lineChart({ width: 300, height: 130, label: `${s} over cycles${range ? ' with its training range shaded' : ''}${marks.length ? `, ${marks.length} flagged readings` : ''}`, cls: 'small', bands, lines: [{ points, class: 'sensor' }], marks })));
     }
   }
 
+  let resized = 0;
+  const onResize = () => {
+    if (!resized) resized = requestAnimationFrame(() => { resized = 0; if (data.engine) drawTrajectory(thresholdFor(data.engine, store.policy)); });
+  };
+  window.addEventListener('resize', onResize);
   loadStatic().then(load);
   return {
     refresh() {
@@ -245,6 +253,7 @@ export function engineView(main, id, store) {
     },
     destroy() {
       gone = true;
+      window.removeEventListener('resize', onResize);
     },
   };
 }

@@ -152,7 +152,7 @@ export function fleetView(main, store) {
     const uppers = all.map((e) => e.latest?.upper).filter(Number.isFinite);
     const max = Math.max(50, Math.ceil(Math.max(0, ...uppers) / 25) * 25);
     clear(chart).append(
-      histogram(shown.map((e) => e.latest?.rul), { label: `Histogram of tracked RUL over ${shown.length} engines`, threshold: store.policy?.rul_below, xLabel: 'tracked RUL (cycles)' }),
+      histogram(shown.map((e) => e.latest?.rul), { width: Math.max(280, Math.round(content.clientWidth || 720) - 20), label: `Histogram of tracked RUL over ${shown.length} engines`, threshold: store.policy?.rul_below, xLabel: 'tracked RUL (cycles)' }),
       el('figcaption', { text: 'Tracked RUL of the engines shown (bars left of the line are below the alert threshold)' }),
     );
     body.replaceChildren(...shown.map((e) => row(e, alerts.get(e.engine_id), max)));
@@ -165,6 +165,7 @@ export function fleetView(main, store) {
   }
 
   render();
+  window.addEventListener('resize', schedule);
   return {
     refresh: schedule,
     onEngine: schedule,
@@ -172,6 +173,7 @@ export function fleetView(main, store) {
     onAlert: schedule,
     destroy() {
       if (frame) cancelAnimationFrame(frame);
+      window.removeEventListener('resize', schedule);
     },
   };
 }
