@@ -21,19 +21,29 @@ fn repo() -> PathBuf {
 fn prerequisites() -> Result<(PathBuf, PathBuf), String> {
     let data = std::env::var_os("CMAPSS_DIR")
         .map(PathBuf::from)
-        .filter(|d| ["test_FD001.txt.gz", "test_FD001.txt"].iter().any(|f| d.join(f).exists()))
+        .filter(|d| {
+            ["test_FD001.txt.gz", "test_FD001.txt"]
+                .iter()
+                .any(|f| d.join(f).exists())
+        })
         .ok_or("CMAPSS_DIR is not set or holds no FD001 test file")?;
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     if !chromium.exists() {
-        return Err(format!("no Chromium at {} (apt-get install chromium)", chromium.display()));
+        return Err(format!(
+            "no Chromium at {} (apt-get install chromium)",
+            chromium.display()
+        ));
     }
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|o| o.status.success()) {
         return Err("node is not installed".into());
     }
-    if !repo().join("tests/browser/node_modules/playwright-core").is_dir() {
+    if !repo()
+        .join("tests/browser/node_modules/playwright-core")
+        .is_dir()
+    {
         return Err("playwright-core is not installed (cd tests/browser && npm ci)".into());
     }
     Ok((data, chromium))
@@ -56,7 +66,11 @@ fn model_with_plots(dir: &Path, data: &Path) -> PathBuf {
         .arg(data)
         .output()
         .expect("rul evaluate");
-    assert!(out.status.success(), "rul evaluate: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rul evaluate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     model
 }
 
@@ -64,7 +78,9 @@ fn model_with_plots(dir: &Path, data: &Path) -> PathBuf {
 fn dashboard_in_chromium() {
     let (data, chromium) = match prerequisites() {
         Ok(found) => found,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") && !why.starts_with("CMAPSS_DIR") => {
+        Err(why)
+            if std::env::var("CI").is_ok_and(|v| v == "true") && !why.starts_with("CMAPSS_DIR") =>
+        {
             panic!("CI=true but the browser test cannot run: {why}")
         }
         Err(why) => {
@@ -101,8 +117,14 @@ fn dashboard_in_chromium() {
         .env("CHROMIUM", &chromium)
         .status()
         .expect("node");
-    assert!(status.success(), "the browser test failed (its output is above)");
+    assert!(
+        status.success(),
+        "the browser test failed (its output is above)"
+    );
     for view in ["fleet", "engine", "model"] {
-        assert!(shots.join(format!("{view}.png")).is_file(), "no {view} screenshot");
+        assert!(
+            shots.join(format!("{view}.png")).is_file(),
+            "no {view} screenshot"
+        );
     }
 }

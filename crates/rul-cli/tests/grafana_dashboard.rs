@@ -17,7 +17,8 @@ const SCHEMA_VERSION: u64 = 39;
 const PANEL_TYPES: [&str; 6] = ["row", "timeseries", "stat", "gauge", "bargauge", "table"];
 
 fn dashboard() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/rul-dashboard.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/rul-dashboard.json");
     let text = std::fs::read_to_string(&path).expect("dashboard JSON");
     serde_json::from_str(&text).expect("valid JSON")
 }
@@ -62,9 +63,15 @@ fn structure_matches_the_schema_version_it_names() {
     for key in ["title", "uid"] {
         assert!(dash[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
     }
-    assert!(dash["uid"].as_str().is_some_and(|u| u.len() <= 40), "uid at most 40 characters");
+    assert!(
+        dash["uid"].as_str().is_some_and(|u| u.len() <= 40),
+        "uid at most 40 characters"
+    );
     assert!(dash["time"]["from"].is_string() && dash["time"]["to"].is_string());
-    assert!(dash["id"].is_null(), "provisioned dashboards leave id to Grafana");
+    assert!(
+        dash["id"].is_null(),
+        "provisioned dashboards leave id to Grafana"
+    );
     let variables: Vec<&str> = dash["templating"]["list"]
         .as_array()
         .expect("templating.list")
@@ -76,7 +83,10 @@ fn structure_matches_the_schema_version_it_names() {
     let mut ids = HashSet::new();
     for panel in panels(&dash) {
         let title = panel["title"].as_str().expect("title");
-        assert!(ids.insert(panel["id"].as_u64().expect("numeric id")), "duplicate id at {title}");
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("numeric id")),
+            "duplicate id at {title}"
+        );
         let kind = panel["type"].as_str().expect("type");
         assert!(PANEL_TYPES.contains(&kind), "{title}: panel type {kind}");
         let grid = &panel["gridPos"];
@@ -84,7 +94,10 @@ fn structure_matches_the_schema_version_it_names() {
         let (Some(x), Some(w), Some(h), Some(_)) = (x, w, h, grid["y"].as_u64()) else {
             panic!("{title}: gridPos needs integer x, y, w, h");
         };
-        assert!(w >= 1 && h >= 1 && x + w <= 24, "{title}: gridPos outside the 24 columns");
+        assert!(
+            w >= 1 && h >= 1 && x + w <= 24,
+            "{title}: gridPos outside the 24 columns"
+        );
         if kind == "row" {
             continue;
         }
@@ -93,9 +106,15 @@ fn structure_matches_the_schema_version_it_names() {
         assert!(!targets.is_empty(), "{title}: no query");
         let mut refs = HashSet::new();
         for t in targets {
-            assert!(refs.insert(t["refId"].as_str().expect("refId")), "{title}: duplicate refId");
+            assert!(
+                refs.insert(t["refId"].as_str().expect("refId")),
+                "{title}: duplicate refId"
+            );
             let expr = t["expr"].as_str().expect("expr");
-            assert!(!metric_names(expr).is_empty(), "{title}: {expr} reads no rul_ metric");
+            assert!(
+                !metric_names(expr).is_empty(),
+                "{title}: {expr} reads no rul_ metric"
+            );
         }
     }
     // What the issue asks the dashboard to show.
@@ -155,14 +174,28 @@ fn every_query_names_a_metric_the_service_exports() {
 
     let readings = common::readings();
     let http = |method: &str, path: &str, body: &Value| {
-        common::http(server.http, method, path, "application/json", &body.to_string())
+        common::http(
+            server.http,
+            method,
+            path,
+            "application/json",
+            &body.to_string(),
+        )
     };
-    let (status, body) = http("POST", "/predict", &json!({ "engine_id": "g-1", "sensor_data": readings }));
+    let (status, body) = http(
+        "POST",
+        "/predict",
+        &json!({ "engine_id": "g-1", "sensor_data": readings }),
+    );
     assert_eq!(status, 200, "{body}");
     let remote = json!({ "engine_id": "g-2", "sensor_data": readings, "use_sagemaker": true });
     let (status, body) = http("POST", "/predict", &remote);
     assert_eq!(status, 200, "answered locally: {body}");
-    let (status, body) = http("POST", "/predict", &json!({ "engine_id": "g-3", "sensor_data": [] }));
+    let (status, body) = http(
+        "POST",
+        "/predict",
+        &json!({ "engine_id": "g-3", "sensor_data": [] }),
+    );
     assert_eq!(status, 422, "{body}");
     let cycles: Vec<Value> = readings
         .iter()
@@ -173,7 +206,11 @@ fn every_query_names_a_metric_the_service_exports() {
             r
         })
         .collect();
-    let (status, body) = http("POST", "/engines/g-4/readings", &json!({ "readings": cycles }));
+    let (status, body) = http(
+        "POST",
+        "/engines/g-4/readings",
+        &json!({ "readings": cycles }),
+    );
     assert_eq!(status, 200, "{body}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -195,10 +232,16 @@ fn every_query_names_a_metric_the_service_exports() {
         for t in panel["targets"].as_array().into_iter().flatten() {
             for name in metric_names(t["expr"].as_str().unwrap_or_default()) {
                 if !names.contains(&name) {
-                    missing.insert(format!("{name} ({})", panel["title"].as_str().unwrap_or("?")));
+                    missing.insert(format!(
+                        "{name} ({})",
+                        panel["title"].as_str().unwrap_or("?")
+                    ));
                 }
             }
         }
     }
-    assert!(missing.is_empty(), "queries name metrics /metrics does not export: {missing:?}\n{scrape}");
+    assert!(
+        missing.is_empty(),
+        "queries name metrics /metrics does not export: {missing:?}\n{scrape}"
+    );
 }

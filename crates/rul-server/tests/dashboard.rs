@@ -48,15 +48,26 @@ async fn the_page_and_its_files_are_served_with_a_same_origin_policy() {
             .to_str()
             .expect("ascii")
             .to_string();
-        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe"), "{csp}");
-        assert!(response.headers()[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/html"));
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/html")
+        );
         assert!(text(response).await.contains("/ui/app.js"));
     }
     for name in rul_server::http::ui::asset_names() {
         let response = get(&router, &format!("/ui/{name}")).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
-        let kind = response.headers()[header::CONTENT_TYPE].to_str().expect("ascii").to_string();
+        let kind = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .to_string();
         let wanted = match name.rsplit('.').next() {
             Some("js") => "text/javascript",
             Some("css") => "text/css",
@@ -64,9 +75,17 @@ async fn the_page_and_its_files_are_served_with_a_same_origin_policy() {
             _ => "text/html",
         };
         assert!(kind.starts_with(wanted), "{name}: {kind}");
-        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
     }
-    for bad in ["/ui/nope.js", "/ui/..%2Fmod.rs", "/ui/%2E%2E%2Fassets%2Fapp.js", "/ui/mod.rs"] {
+    for bad in [
+        "/ui/nope.js",
+        "/ui/..%2Fmod.rs",
+        "/ui/%2E%2E%2Fassets%2Fapp.js",
+        "/ui/mod.rs",
+    ] {
         let response = get(&router, bad).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{bad}");
         let body: Value = serde_json::from_str(&text(response).await).expect("ErrorBody");
@@ -121,9 +140,19 @@ async fn events_stream_engine_and_alert_changes_and_end_at_shutdown() {
     // Subscribed before hello: the registration and the readings that follow are all seen, in order.
     let put = Request::put("/engines/%3Cscript%3Ex")
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(json!({ "tags": ["a"], "labels": { "alert_rul_below": "1000" } }).to_string()))
+        .body(Body::from(
+            json!({ "tags": ["a"], "labels": { "alert_rul_below": "1000" } }).to_string(),
+        ))
         .expect("request");
-    assert_eq!(router.clone().oneshot(put).await.expect("infallible").status(), StatusCode::OK);
+    assert_eq!(
+        router
+            .clone()
+            .oneshot(put)
+            .await
+            .expect("infallible")
+            .status(),
+        StatusCode::OK
+    );
     let readings: Vec<Value> = (1..=5)
         .map(|c| {
             let mut r = reading_json(c - 1, 200);
@@ -135,10 +164,23 @@ async fn events_stream_engine_and_alert_changes_and_end_at_shutdown() {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(json!({ "readings": readings }).to_string()))
         .expect("request");
-    assert_eq!(router.clone().oneshot(post).await.expect("infallible").status(), StatusCode::OK);
+    assert_eq!(
+        router
+            .clone()
+            .oneshot(post)
+            .await
+            .expect("infallible")
+            .status(),
+        StatusCode::OK
+    );
 
-    let (event, body) = next_frame(&mut stream, &mut buffer).await.expect("registered");
-    assert_eq!((event.as_str(), &body["engine_id"]), ("engine", &json!("<script>x")));
+    let (event, body) = next_frame(&mut stream, &mut buffer)
+        .await
+        .expect("registered");
+    assert_eq!(
+        (event.as_str(), &body["engine_id"]),
+        ("engine", &json!("<script>x"))
+    );
     assert!(body["latest"].is_null());
     let mut seen_alert = None;
     let mut last_cycle = None;
@@ -155,13 +197,17 @@ async fn events_stream_engine_and_alert_changes_and_end_at_shutdown() {
     assert_eq!(alert["state"], "open");
 
     trigger.fire();
-    assert!(next_frame(&mut stream, &mut buffer).await.is_none(), "the stream ends at shutdown");
+    assert!(
+        next_frame(&mut stream, &mut buffer).await.is_none(),
+        "the stream ends at shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_evaluation_and_plots() {
     let router = http_router(state().await);
-    let policy: Value = serde_json::from_str(&text(get(&router, "/alerts/policy").await).await).expect("json");
+    let policy: Value =
+        serde_json::from_str(&text(get(&router, "/alerts/policy").await).await).expect("json");
     let defaults = rul_fleet::AlertPolicy::default();
     assert_eq!(policy["rul_below"], defaults.rul_below);
     assert_eq!(policy["critical_below"], defaults.critical_below);
@@ -170,16 +216,37 @@ async fn policy_evaluation_and_plots() {
     let response = get(&router, "/model/evaluation").await;
     assert_eq!(response.status(), StatusCode::OK);
     let evaluation: Value = serde_json::from_str(&text(response).await).expect("json");
-    for key in ["reliability", "reliability_all_cycles", "interval_buckets", "plots"] {
+    for key in [
+        "reliability",
+        "reliability_all_cycles",
+        "interval_buckets",
+        "plots",
+    ] {
         assert!(evaluation[key].is_array(), "{key}: {evaluation}");
     }
-    for name in ["scatter.png", "../metrics.json", "metrics.json", "..%2Fmetrics.json"] {
+    for name in [
+        "scatter.png",
+        "../metrics.json",
+        "metrics.json",
+        "..%2Fmetrics.json",
+    ] {
         let response = get(&router, &format!("/model/plots/{name}")).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
     }
 
-    let doc: Value = serde_json::from_str(&text(get(&router, "/openapi.json").await).await).expect("json");
-    for path in ["/", "/ui/{file}", "/events", "/alerts/policy", "/model/evaluation", "/model/plots/{name}"] {
-        assert!(doc["paths"][path]["get"].is_object(), "{path} not in /openapi.json");
+    let doc: Value =
+        serde_json::from_str(&text(get(&router, "/openapi.json").await).await).expect("json");
+    for path in [
+        "/",
+        "/ui/{file}",
+        "/events",
+        "/alerts/policy",
+        "/model/evaluation",
+        "/model/plots/{name}",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} not in /openapi.json"
+        );
     }
 }

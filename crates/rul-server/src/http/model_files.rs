@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -118,17 +118,28 @@ pub async fn plot(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }
 
 fn no_plot() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such evaluation plot")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such evaluation plot",
+    )
 }
 
 fn model_dir(state: &AppState) -> Result<(String, PathBuf), ApiError> {
     let info = state.predictor.model_info().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no model loaded yet")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no model loaded yet",
+        )
     })?;
     Ok((info.version.clone(), info.path.clone()))
 }
@@ -165,7 +176,11 @@ mod tests {
         let body = read_evaluation("v".into(), &dir);
         assert!(!body.reliability.is_empty());
         assert!(!body.interval_buckets.is_empty());
-        assert!(body.reliability.iter().all(|b| (0.0..=1.0).contains(&b.observed)));
+        assert!(
+            body.reliability
+                .iter()
+                .all(|b| (0.0..=1.0).contains(&b.observed))
+        );
     }
 
     #[test]

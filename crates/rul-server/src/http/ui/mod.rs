@@ -86,14 +86,18 @@ pub async fn index() -> Response {
 pub async fn asset(Path(file): Path<String>) -> Response {
     match find(&file) {
         Some(asset) => serve(asset),
-        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard file").into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard file")
+            .into_response(),
     }
 }
 
 fn serve(asset: &'static Asset) -> Response {
     let mut response = asset.body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.media_type),
+    );
     // The files change with the binary; revalidating is cheap, stale scripts after an upgrade are not.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     for (name, value) in security_headers() {
@@ -118,12 +122,22 @@ mod tests {
 
     #[test]
     fn every_module_the_page_imports_is_embedded() {
-        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js") || a.name.ends_with(".html")) {
+        for asset in ASSETS
+            .iter()
+            .filter(|a| a.name.ends_with(".js") || a.name.ends_with(".html"))
+        {
             let text = std::str::from_utf8(asset.body).expect("utf-8");
-            for quoted in text.split(['"', '\'']).filter(|s| s.starts_with("./") || s.starts_with("/ui/")) {
+            for quoted in text
+                .split(['"', '\''])
+                .filter(|s| s.starts_with("./") || s.starts_with("/ui/"))
+            {
                 let name = quoted.trim_start_matches("./").trim_start_matches("/ui/");
                 if name.contains('.') && !name.contains(' ') {
-                    assert!(find(name).is_some(), "{} refers to {name}, which is not embedded", asset.name);
+                    assert!(
+                        find(name).is_some(),
+                        "{} refers to {name}, which is not embedded",
+                        asset.name
+                    );
                 }
             }
         }
@@ -133,7 +147,8 @@ mod tests {
     fn no_asset_reaches_outside_the_server_or_uses_inner_html() {
         for asset in ASSETS {
             // The SVG namespace is an identifier, not a request.
-            let text = String::from_utf8_lossy(asset.body).replace("http://www.w3.org/2000/svg", "");
+            let text =
+                String::from_utf8_lossy(asset.body).replace("http://www.w3.org/2000/svg", "");
             for forbidden in [
                 "http://",
                 "https://",
@@ -143,9 +158,17 @@ mod tests {
                 "document.write",
                 "eval(",
             ] {
-                assert!(!text.contains(forbidden), "{} contains {forbidden}", asset.name);
+                assert!(
+                    !text.contains(forbidden),
+                    "{} contains {forbidden}",
+                    asset.name
+                );
             }
-            assert!(!text.contains("localStorage") && !text.contains("sessionStorage"), "{}", asset.name);
+            assert!(
+                !text.contains("localStorage") && !text.contains("sessionStorage"),
+                "{}",
+                asset.name
+            );
         }
     }
 

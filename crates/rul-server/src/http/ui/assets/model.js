@@ -35,17 +35,6 @@ export function modelView(main) {
       ...fact('Confidence', `P(|true − estimate| ≤ ${fmt(card.calibration_tolerance)} cycles)`),
       ...fact('Trained', card.created || '–')));
 
-    const metrics = card.metrics && typeof card.metrics === 'object' ? card.metrics : {};
-    const names = [...HEADLINE.filter((k) => k in metrics), ...Object.keys(metrics).filter((k) => !HEADLINE.includes(k)).sort()];
-    const coverage = metrics.interval_coverage;
-    box.append(el('h2', { text: 'Test metrics' }));
-    if (Number.isFinite(coverage)) {
-      box.append(el('p', { class: 'coverage-note', text: `Interval coverage on the test set: ${fmt(coverage * 100, 1)}% (nominal ${fmt(card.calibration_level * 100)}%).` }));
-    }
-    box.append(names.length === 0 ? emptyState('the card records no metrics') : el('div', { class: 'table-wrap metrics-wrap' }, el('table', { class: 'metrics' },
-      el('tbody', {}, names.map((k) => el('tr', { class: HEADLINE.includes(k) ? 'headline' : '' },
-        el('th', { scope: 'row', text: k }), el('td', { text: typeof metrics[k] === 'number' ? fmt(metrics[k], 3) : JSON.stringify(metrics[k]) })))))));
-
     box.append(el('h2', { text: 'Calibration' }));
     const charts = el('div', { class: 'pair' });
     if (evaluation && evaluation.reliability.length) {
@@ -57,6 +46,17 @@ export function modelView(main) {
         el('figcaption', { text: 'Interval coverage by true RUL (test set)' })));
     }
     box.append(charts.hasChildNodes() ? charts : emptyState('the model directory has no evaluation tables (metrics.json)'));
+
+    const metrics = card.metrics && typeof card.metrics === 'object' ? card.metrics : {};
+    const names = [...HEADLINE.filter((k) => k in metrics), ...Object.keys(metrics).filter((k) => !HEADLINE.includes(k)).sort()];
+    const coverage = metrics.interval_coverage;
+    box.append(el('h2', { text: 'Test metrics' }));
+    if (Number.isFinite(coverage)) {
+      box.append(el('p', { class: 'coverage-note', text: `Interval coverage on the test set: ${fmt(coverage * 100, 1)}% (nominal ${fmt(card.calibration_level * 100)}%).` }));
+    }
+    box.append(names.length === 0 ? emptyState('the card records no metrics') : el('div', { class: 'table-wrap metrics-wrap' }, el('table', { class: 'metrics' },
+      el('tbody', {}, names.map((k) => el('tr', { class: HEADLINE.includes(k) ? 'headline' : '' },
+        el('th', { scope: 'row', text: k }), el('td', { text: typeof metrics[k] === 'number' ? fmt(metrics[k], 3) : JSON.stringify(metrics[k]) })))))));
 
     box.append(el('h2', { text: 'Evaluation plots' }));
     const plots = evaluation ? evaluation.plots : [];
