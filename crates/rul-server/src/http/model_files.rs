@@ -152,18 +152,22 @@ pub fn read_evaluation(version: String, dir: &std::path::Path) -> EvaluationBody
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let test = &metrics["test"];
-    let table = |key: &str| serde_json::from_value(test[key].clone()).unwrap_or_default();
     EvaluationBody {
         version,
-        reliability: table("reliability"),
-        reliability_all_cycles: table("reliability_all_cycles"),
-        interval_buckets: table("interval_buckets"),
+        reliability: table(test, "reliability"),
+        reliability_all_cycles: table(test, "reliability_all_cycles"),
+        interval_buckets: table(test, "interval_buckets"),
         plots: PLOT_NAMES
             .iter()
             .filter(|n| dir.join(n).is_file())
             .map(|n| n.to_string())
             .collect(),
     }
+}
+
+/// `test[key]` as rows of `T`, or no rows when absent or malformed.
+fn table<T: serde::de::DeserializeOwned>(test: &serde_json::Value, key: &str) -> Vec<T> {
+    serde_json::from_value(test[key].clone()).unwrap_or_default()
 }
 
 #[cfg(test)]
