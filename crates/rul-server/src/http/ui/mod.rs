@@ -22,7 +22,7 @@ struct Asset {
 }
 
 macro_rules! asset {
-    ($name:literal, $media:literal) => {
+    ($name:literal, $media:expr) => {
         Asset {
             name: $name,
             media_type: $media,
