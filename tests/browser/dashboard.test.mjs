@@ -142,7 +142,8 @@ try {
   const line = await page.$eval('svg.trajectory path.line.tracked', (p) => p.getAttribute('d'));
   const cycles = (await api(enginePath(alert.engine_id))).readings;
   check(band.endsWith('Z') && (line.match(/L/g) || []).length === cycles - 1, `engine view draws the trajectory (${cycles} cycles) with its interval band`);
-  await page.waitForSelector('svg.trajectory line.hline.threshold', GUARD);
+  // A horizontal line has no height: Playwright calls it hidden, so wait for it to be in the document.
+  await page.waitForSelector('svg.trajectory line.hline.threshold', { ...GUARD, state: 'attached' });
   check((await page.$$('svg.trajectory line.hline.threshold')).length === 1, 'engine view draws the alert threshold');
   const sensors = (await api('/model')).sensors.length;
   await page.waitForFunction((n) => document.querySelectorAll('.multiples figure svg').length === n, sensors, GUARD);

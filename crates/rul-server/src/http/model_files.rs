@@ -44,8 +44,9 @@ pub struct ReliabilityBinBody {
 pub struct IntervalBucketBody {
     /// Lower edge (cycles of true RUL).
     pub lo: f64,
-    /// Upper edge.
-    pub hi: f64,
+    /// Upper edge; null for the last, unbounded bucket.
+    #[schema(required = true)]
+    pub hi: Option<f64>,
     /// Predictions in the bucket.
     pub count: u64,
     /// Share of true RULs inside the interval.
@@ -179,7 +180,8 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001");
         let body = read_evaluation("v".into(), &dir);
         assert!(!body.reliability.is_empty());
-        assert!(!body.interval_buckets.is_empty());
+        assert_eq!(body.interval_buckets.len(), 4);
+        assert_eq!(body.interval_buckets[3].hi, None, "the last bucket is unbounded");
         assert!(
             body.reliability
                 .iter()

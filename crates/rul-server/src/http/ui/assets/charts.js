@@ -171,6 +171,9 @@ export function reliabilityDiagram(bins, { width = 360, height = 300, label } = 
   return root;
 }
 
+// A bucket's edges; the last one has no upper edge (null).
+const span = (b) => (Number.isFinite(b.hi) ? `${b.lo}–${b.hi}` : `${b.lo}+`);
+
 /** Coverage of the interval by true-RUL bucket (bars) against the nominal level (line). */
 export function coverageBars(buckets, level, { width = 360, height = 300, label } = {}) {
   const box = { left: 40, right: width - 10, top: 18, bottom: height - 30 };
@@ -183,9 +186,9 @@ export function coverageBars(buckets, level, { width = 360, height = 300, label 
     const x = box.left + i * band;
     root.append(
       svg('rect', { x: x + 4, y: y(b.coverage), width: band - 8, height: box.bottom - y(b.coverage), class: 'bar' },
-        svg('title', { text: `true RUL ${b.lo}–${b.hi}: coverage ${fmt(b.coverage, 2)}, mean width ${fmt(b.mean_width, 1)} (${b.count})` })),
+        svg('title', { text: `true RUL ${span(b)}: coverage ${fmt(b.coverage, 2)}, mean width ${fmt(b.mean_width, 1)} (${b.count})` })),
     );
-    root.append(svg('text', { x: x + band / 2, y: box.bottom + 12, class: 'tick', 'text-anchor': 'middle', text: `${b.lo}–${b.hi}` }));
+    root.append(svg('text', { x: x + band / 2, y: box.bottom + 12, class: 'tick', 'text-anchor': 'middle', text: span(b) }));
   });
   if (Number.isFinite(level)) {
     root.append(svg('line', { x1: box.left, x2: box.right, y1: y(level), y2: y(level), class: 'hline threshold' }));
