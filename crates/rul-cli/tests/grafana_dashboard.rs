@@ -182,12 +182,12 @@ fn every_query_names_a_metric_the_service_exports() {
             &body.to_string(),
         )
     };
-    let (status, body) = http(
-        "POST",
-        "/predict",
-        &json!({ "engine_id": "g-1", "sensor_data": readings }),
-    );
-    assert_eq!(status, 200, "{body}");
+    // The same history twice: a cache miss, then a hit.
+    let local = json!({ "engine_id": "g-1", "sensor_data": readings });
+    for _ in 0..2 {
+        let (status, body) = http("POST", "/predict", &local);
+        assert_eq!(status, 200, "{body}");
+    }
     let remote = json!({ "engine_id": "g-2", "sensor_data": readings, "use_sagemaker": true });
     let (status, body) = http("POST", "/predict", &remote);
     assert_eq!(status, 200, "answered locally: {body}");

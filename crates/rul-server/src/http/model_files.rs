@@ -181,7 +181,10 @@ mod tests {
         let body = read_evaluation("v".into(), &dir);
         assert!(!body.reliability.is_empty());
         assert_eq!(body.interval_buckets.len(), 4);
-        assert_eq!(body.interval_buckets[3].hi, None, "the last bucket is unbounded");
+        assert_eq!(
+            body.interval_buckets[3].hi, None,
+            "the last bucket is unbounded"
+        );
         assert!(
             body.reliability
                 .iter()
