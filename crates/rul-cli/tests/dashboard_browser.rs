@@ -128,3 +128,39 @@ fn dashboard_in_chromium() {
         );
     }
 }
+
+/// An open dashboard (a GET /events stream) ends when the server shuts down instead of holding up the drain:
+/// with a 600 s grace period the process still exits (common::terminate allows 30 s).
+#[test]
+fn an_open_event_stream_does_not_hold_up_shutdown() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("model");
+    rul_model::write_test_artifact(&model, 5).expect("test artifact");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rul"));
+    command
+        .arg("serve")
+        .env("MODEL_PATH", &model)
+        .env("HTTP_PORT", "0")
+        .env("SHUTDOWN_GRACE_SECS", "600");
+    let mut server = common::start(command);
+    common::wait_for_200(server.http, "/ready");
+    let mut stream = std::net::TcpStream::connect(server.http).expect("connect");
+    write!(
+        stream,
+        "GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("write");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    while !line.starts_with("event: hello") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).expect("read") > 0,
+            "stream ended before hello"
+        );
+    }
+    let exit = common::terminate(&mut server);
+    assert!(exit.success(), "{exit:?}");
+}
