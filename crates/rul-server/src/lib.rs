@@ -120,12 +120,14 @@ pub async fn serve_with_listeners(
     let mqtt = fleet
         .as_ref()
         .and_then(|f| Some(mqtt::spawn(f, config.mqtt.settings()?)));
+    let (trigger, stop) = shutdown::channel();
     let router = http::http_router(
-        AppState::new(predictor.clone(), &config, Some(handle.clone())).with_fleet(fleet.clone()),
+        AppState::new(predictor.clone(), &config, Some(handle.clone()))
+            .with_fleet(fleet.clone())
+            .with_shutdown(stop.clone()),
     );
     let (routes, reporter) = grpc::grpc_routes(predictor.clone(), fleet, &config).await?;
 
-    let (trigger, stop) = shutdown::channel();
     let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
         let stop = stop.clone();
         async move {

@@ -41,12 +41,14 @@ pub fn start(mut command: Command) -> Server {
     if !command.get_envs().any(|(k, _)| k == "DATABASE_URL") {
         command.env("DATABASE_URL", scratch_sqlite_url());
     }
+    if !command.get_envs().any(|(k, _)| k == "SHUTDOWN_GRACE_SECS") {
+        command.env("SHUTDOWN_GRACE_SECS", "20");
+    }
     let mut child = command
         .env("HOST", "127.0.0.1")
         .env("GRPC_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "info")
-        .env("SHUTDOWN_GRACE_SECS", "20")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

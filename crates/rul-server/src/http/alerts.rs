@@ -193,3 +193,33 @@ pub async fn ack(
     let alert = fleet(&state)?.ack(&alert_id, &body.who, &body.note).await?;
     Ok(Json(AlertBody::from(&alert)))
 }
+
+/// Answer of GET /alerts/policy: when alerts open, escalate and clear.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AlertPolicyBody {
+    /// An alert opens when the tracked lower bound falls below this (cycles; ALERT_RUL_BELOW).
+    pub rul_below: f64,
+    /// Below this the alert is critical (ALERT_CRITICAL_BELOW).
+    pub critical_below: f64,
+    /// An active alert clears when the lower bound climbs back above this (ALERT_CLEAR_ABOVE).
+    pub clear_above: f64,
+    /// Engine label whose numeric value overrides `rul_below` for that engine.
+    pub engine_label: String,
+}
+
+/// The alert thresholds the fleet applies (what the dashboard draws as the alert line).
+#[utoipa::path(
+    get,
+    path = "/alerts/policy",
+    tag = "fleet",
+    responses((status = 200, description = "Alert thresholds", body = AlertPolicyBody))
+)]
+pub async fn policy(State(state): State<AppState>) -> Json<AlertPolicyBody> {
+    let p = state.alert_policy;
+    Json(AlertPolicyBody {
+        rul_below: p.rul_below,
+        critical_below: p.critical_below,
+        clear_above: p.clear_above,
+        engine_label: rul_fleet::alerts::RUL_BELOW_LABEL.to_string(),
+    })
+}

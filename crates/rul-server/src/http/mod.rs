@@ -5,12 +5,15 @@ pub mod admin;
 pub mod alerts;
 pub mod drift;
 pub mod errors;
+pub mod events;
 pub mod fleet;
 pub mod json;
+pub mod model_files;
 pub mod openapi;
 pub mod predict;
 pub mod routes;
 pub mod sagemaker;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +51,10 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Per-engine state and history (None = fleet routes answer 503, e.g. in SageMaker container mode).
     pub fleet: Option<rul_fleet::Fleet>,
+    /// Alert thresholds (GET /alerts/policy; the fleet applies the same ones).
+    pub alert_policy: rul_fleet::AlertPolicy,
+    /// Fires at shutdown: ends the live event streams so that open pages do not hold up the drain.
+    pub shutdown: Option<crate::shutdown::Listener>,
     body_limit: usize,
     request_timeout: Duration,
     limiter: Arc<Semaphore>,
@@ -68,6 +75,8 @@ impl AppState {
             admin_token: config.admin_token().map(Arc::from),
             metrics,
             fleet: None,
+            alert_policy: config.fleet.alert_policy(),
+            shutdown: None,
             body_limit: config.body_limit_bytes,
             request_timeout: config.request_timeout(),
             limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
@@ -81,6 +90,12 @@ impl AppState {
     /// The same state serving `fleet` on the /engines routes.
     pub fn with_fleet(mut self, fleet: Option<rul_fleet::Fleet>) -> Self {
         self.fleet = fleet;
+        self
+    }
+
+    /// The same state ending its live event streams (GET /events) when `shutdown` fires.
+    pub fn with_shutdown(mut self, shutdown: crate::shutdown::Listener) -> Self {
+        self.shutdown = Some(shutdown);
         self
     }
 }
@@ -113,6 +128,8 @@ pub fn http_router(state: AppState) -> Router {
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
         .route("/model", get(routes::model))
+        .route("/model/evaluation", get(model_files::evaluation))
+        .route("/model/plots/{name}", get(model_files::plot))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi_json))
         .route("/engines", get(fleet::list))
@@ -125,6 +142,11 @@ pub fn http_router(state: AppState) -> Router {
         .route("/engines/{engine_id}/predictions", get(fleet::predictions))
         .route("/alerts", get(alerts::list))
         .route("/drift", get(drift::report))
+        .route("/alerts/policy", get(alerts::policy))
+        .route("/events", get(events::events))
+        .route("/", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .route("/alerts/{alert_id}/ack", post(alerts::ack))
         .merge(limited)
         .fallback(errors::fallback_not_found)

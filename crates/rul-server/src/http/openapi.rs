@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, drift, errors, fleet, predict, routes};
+use super::{admin, alerts, drift, errors, events, fleet, model_files, predict, routes, ui};
 
 /// The REST API description.
 #[derive(OpenApi)]
@@ -34,6 +34,12 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         alerts::list,
         alerts::ack,
         drift::report,
+        alerts::policy,
+        events::events,
+        model_files::evaluation,
+        model_files::plot,
+        ui::index,
+        ui::asset,
     ),
     components(schemas(
         errors::ErrorBody,
@@ -73,12 +79,17 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         drift::DriftReportBody,
         drift::SensorDriftBody,
         drift::DriftingEngineBody,
+        alerts::AlertPolicyBody,
+        model_files::ReliabilityBinBody,
+        model_files::IntervalBucketBody,
+        model_files::EvaluationBody,
     )),
     modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
     tags(
         (name = "prediction", description = "RUL predictions"),
         (name = "operations", description = "Health, readiness, model card, metrics, admin"),
         (name = "fleet", description = "Engines reporting one cycle at a time: ingestion, tracked RUL, history"),
+        (name = "dashboard", description = "The fleet dashboard page and its embedded files"),
     )
 )]
 pub struct ApiDoc;
