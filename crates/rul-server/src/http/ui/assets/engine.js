@@ -94,7 +94,9 @@ export function engineView(main, id, store) {
       ...fact('Alert threshold', threshold === undefined ? '–' : `lower bound below ${fmt(threshold)} cycles`),
       ...fact('Tags', (e.tags || []).length ? el('span', {}, e.tags.map((t) => el('span', { class: 'tag', text: t }))) : '–'),
       ...fact('Labels', Object.keys(e.labels || {}).length ? Object.entries(e.labels).map(([k, v]) => `${k}=${v}`).join(', ') : '–'),
-      ...fact('Drift', e.drifting === true ? el('span', { class: 'badge drift', text: 'inputs drifting from training' }) : e.drifting === false ? 'none' : '–'),
+      ...fact('Drift', !e.drift ? '–' : e.drift.drifting
+        ? el('span', { class: 'badge drift', text: `inputs drifting from training (score ${e.drift.score.toFixed(1)}, most: ${e.drift.sensor} ${e.drift.shift.toFixed(1)} σ)` })
+        : `none (score ${e.drift.score.toFixed(1)})`),
     );
     drawTrajectory(threshold);
     drawAlerts();

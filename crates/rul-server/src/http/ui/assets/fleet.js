@@ -85,7 +85,7 @@ export function fleetView(main, store) {
       case 'open': return alert?.state === 'open';
       case 'acked': return alert?.state === 'acked';
       case 'quiet': return !alert;
-      case 'flagged': return e.drifting === true || flagsOf(e.latest).length > 0;
+      case 'flagged': return e.drift?.drifting === true || flagsOf(e.latest).length > 0;
       case 'waiting': return !e.latest;
       default: return true;
     }
@@ -107,7 +107,7 @@ export function fleetView(main, store) {
     const threshold = thresholdFor(e, store.policy);
     const flags = flagsOf(p);
     const quality = el('td', { class: 'quality' });
-    if (e.drifting === true) quality.append(el('span', { class: 'badge drift', text: 'drifting' }));
+    if (e.drift?.drifting === true) quality.append(el('span', { class: 'badge drift', text: 'drifting' }));
     for (const f of flags) quality.append(el('span', { class: 'badge flag', title: `${f.sensor}: ${f.kind}`, text: `${f.sensor} ${String(f.kind).replace(/_/g, ' ')}` }));
     if (!quality.hasChildNodes()) quality.append(el('span', { class: 'muted', text: p ? 'ok' : '–' }));
     const alertCell = el('td', { class: 'alert' });
