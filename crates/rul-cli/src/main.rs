@@ -6,6 +6,7 @@ mod calibrate;
 mod data;
 mod evaluate;
 mod fetch;
+mod model_data;
 mod predict;
 mod profile;
 mod replay;

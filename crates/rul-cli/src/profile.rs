@@ -10,7 +10,8 @@ use clap::Args;
 use rul_data::{InputProfile, Subset};
 use rul_fleet::QualityPolicy;
 use rul_fleet::input_eval::{Fault, InputReport, evaluate};
-use rul_model::Artifact;
+
+use crate::model_data::ModelData;
 
 #[derive(Args)]
 pub struct ProfileArgs {
@@ -29,24 +30,20 @@ pub struct ProfileArgs {
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
-    let artifact =
-        Artifact::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let loaded = ModelData::load(&args.model, args.data_dir.as_deref())?;
+    let held_out = loaded.held_out();
+    let ModelData {
+        artifact,
+        dir,
+        data,
+        split,
+    } = loaded;
     let spec = artifact.spec().clone();
-    let dir = rul_data::resolve_data_dir(args.data_dir.as_deref());
-    let data = rul_data::load_subset(&dir, spec.subset)
-        .with_context(|| format!("reading {} from {}", spec.subset, dir.display()))?;
-    let split = rul_model::pipeline::prepare(&spec.training, &data.train)?;
     let source = format!("train_{} (the model's training engines)", spec.subset);
     let profile = InputProfile::fit(artifact.preprocessor(), &split.fit_engines, &source)?;
     let policy = QualityPolicy::default();
     let bounds = artifact.preprocessor().sensor_bounds();
 
-    let held_out: Vec<_> = split
-        .val_engines
-        .iter()
-        .chain(&split.cal_engines)
-        .cloned()
-        .collect();
     let mut rows: Vec<(String, InputReport)> = vec![
         (
             format!("{} held-out engines (clean)", spec.subset),

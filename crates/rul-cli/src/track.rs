@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use rul_fleet::tracking_eval::{score, trajectories, tune};
 use rul_fleet::{Tracker, TrackerConfig};
-use rul_model::Artifact;
+
+use crate::model_data::ModelData;
 
 #[derive(Args)]
 pub struct TrackArgs {
@@ -30,26 +31,16 @@ pub struct TrackArgs {
 }
 
 pub fn run(args: TrackArgs) -> anyhow::Result<()> {
-    let artifact =
-        Artifact::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let loaded = ModelData::load(&args.model, args.data_dir.as_deref())?;
+    let held_out = loaded.held_out();
+    let ModelData { artifact, data, .. } = loaded;
     let spec = artifact.spec().clone();
-    let dir = rul_data::resolve_data_dir(args.data_dir.as_deref());
-    let data = rul_data::load_subset(&dir, spec.subset)
-        .with_context(|| format!("reading {} from {}", spec.subset, dir.display()))?;
-    let split = rul_model::pipeline::prepare(&spec.training, &data.train)?;
     let ceiling = artifact.preprocessor().config().ceiling;
     let calibration = artifact.calibration().clone();
     let horizon = calibration.truth_horizon.unwrap_or(ceiling);
     let level = calibration.level();
     let make = |c: TrackerConfig| Tracker::new(c, calibration.clone(), ceiling);
 
-    // Every held-out run-to-failure engine: validation and calibration (never trained on, never the test set).
-    let held_out: Vec<_> = split
-        .val_engines
-        .iter()
-        .chain(&split.cal_engines)
-        .cloned()
-        .collect();
     let zeros = vec![0.0; held_out.len()];
     let validation = trajectories(&artifact, &held_out, &zeros)?;
     let test = trajectories(&artifact, &data.test, &data.test_rul)?;
