@@ -89,9 +89,9 @@ echo "schemathesis: rul serve ready on $base (model $model_dir)"
 # - POST /admin/reload: 422 when model_path (schema: an absolute path) holds no loadable artifact; the previous
 #   model keeps serving. An empty body or {} reloads MODEL_PATH, which must succeed (200).
 # - POST /engines/{engine_id}/readings: 422 for readings the loaded model refuses, as for POST /predict (the fleet
-#   store is a SQLite file in the scratch directory). Both it and PUT /engines/{engine_id} answer 422 for an engine
-#   id the rule refuses (only whitespace, control characters, over 128 characters): the path parameter has no
-#   schema pattern for it.
+#   store is a SQLite file in the scratch directory). The `{engine_id}` path parameter carries the engine-id rule
+#   as a pattern (generated from rul_core's table); Python's `$` also matches before a final newline, which the
+#   rule refuses, so PUT /engines/{engine_id} keeps 422 too.
 # - POST /alerts/{alert_id}/ack: 422 for a `who` of only whitespace or a `who`/`note` with control characters
 #   (the schema gives lengths; JSON Schema has no portable "printable" constraint).
 # The bearer token reaches st through its environment (the config's ${...} placeholder), not its command line.

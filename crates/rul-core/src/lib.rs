@@ -25,6 +25,7 @@
 //!   and go straight to the model thread ([`Predictor::predict_normalised`]).
 
 mod cache;
+mod engine_id;
 mod error;
 pub mod metrics_names;
 mod model;
@@ -33,11 +34,15 @@ pub mod remote;
 mod types;
 mod worker;
 
+pub use engine_id::{
+    ENGINE_ID_EXCLUDED, MAX_ENGINE_ID_CHARS, check_engine_id, engine_id_char_allowed,
+    engine_id_pattern,
+};
 pub use error::PredictError;
 pub use metrics_names::describe_metrics;
 pub use model::neutral_reading;
 pub use predictor::MAX_INSTANCES;
-pub use predictor::{MAX_ENGINE_ID_CHARS, PauseGuard, Predictor, check_engine_id};
+pub use predictor::{PauseGuard, Predictor};
 pub use remote::{
     BreakerConfig, BreakerState, FallbackReason, Remote, RemoteAnswer, RemoteBackend, RemoteError,
     RemoteRequest,

@@ -24,7 +24,6 @@ mod pipeline;
 mod routed;
 
 pub use normalised::MAX_INSTANCES;
-pub use pipeline::{MAX_ENGINE_ID_CHARS, check_engine_id};
 use pipeline::{Slot, Staged, record};
 
 /// `predict_many` batches larger than this are validated/preprocessed in `spawn_blocking`, not on the async worker.
@@ -48,7 +47,8 @@ struct Inner {
     max_batch: usize,
     engine: crate::InferenceEngine,
     accepting: AtomicBool,
-    model_path: Mutex<PathBuf>,
+    /// MODEL_PATH: what a reload without a path (empty admin body, SIGHUP) loads, whatever was loaded since.
+    model_path: PathBuf,
     reload_lock: tokio::sync::Mutex<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Where `Route::Remote` requests go; None = no endpoint configured (they are answered locally).
@@ -109,7 +109,7 @@ impl Predictor {
                 max_batch,
                 engine: config.engine,
                 accepting: AtomicBool::new(true),
-                model_path: Mutex::new(config.model_path),
+                model_path: config.model_path,
                 reload_lock: tokio::sync::Mutex::new(()),
                 thread: Mutex::new(thread),
                 remote,
@@ -283,7 +283,7 @@ impl Predictor {
         }
         let path = match path {
             Some(p) => p,
-            None => lock(&self.inner.model_path).clone(),
+            None => self.inner.model_path.clone(),
         };
         let (dir, max_batch, engine) = (path.clone(), self.inner.max_batch, self.inner.engine);
         let loaded = tokio::task::spawn_blocking(move || load_and_warm(&dir, max_batch, engine))
@@ -299,7 +299,6 @@ impl Predictor {
         let info = installed
             .await
             .map_err(|_| PredictError::NotReady("predictor shut down during reload".into()))?;
-        *lock(&self.inner.model_path) = path;
         Ok(info)
     }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Tuning knobs of the [`crate::Predictor`]; `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
 pub struct PredictorConfig {
-    /// Model artifact directory loaded at start (and by `reload(None)` until a reload changes it).
+    /// Model artifact directory loaded at start and by every `reload(None)`.
     pub model_path: PathBuf,
     /// Largest number of windows in one forward pass.
     pub max_batch: usize,
@@ -43,7 +43,7 @@ impl Default for PredictorConfig {
 /// One engine's recent history to predict from (oldest reading first, the last one is "now").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictRequest {
-    /// Client-chosen engine identifier: non-empty, at most 128 printable characters.
+    /// Client-chosen engine identifier ([`crate::check_engine_id`]'s rule).
     pub engine_id: String,
     /// 1..=500 cycles of readings; shorter than the model window is padded.
     pub readings: Vec<Reading>,

@@ -298,8 +298,8 @@ async fn hot_reload_under_load_loses_nothing_and_refuses_broken_artifacts() {
             v_b
         );
     }
-    // reload(None) reloads the last good path.
-    assert_eq!(p.reload(None).await.unwrap().version, v_b);
+    // reload(None) reloads the configured MODEL_PATH (model A), not the last path a caller gave.
+    assert_eq!(p.reload(None).await.unwrap().version, v_a);
 }
 
 fn violation_fields(err: PredictError) -> Vec<(Option<usize>, Option<String>, String)> {

@@ -15,6 +15,7 @@ mod scaler;
 mod schema;
 mod split;
 pub mod synthetic;
+pub mod text;
 mod validate;
 mod window;
 

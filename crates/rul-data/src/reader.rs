@@ -2,10 +2,8 @@
 
 use crate::error::DataError;
 use crate::schema::{COLUMNS, Subset};
-use flate2::read::GzDecoder;
+use crate::text::{echo, for_each_line, parse_error};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One engine cycle: one line of a train or test file.
@@ -61,23 +59,28 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Loads and checks the three files of one subset.
+/// Loads and checks the three files of one subset, streaming each line by line.
 pub fn load_subset(dir: &Path, subset: Subset) -> Result<SubsetData, DataError> {
     let mut files = Vec::with_capacity(3);
-    let mut read = |stem: String| -> Result<(String, Vec<u8>), DataError> {
-        let (name, bytes) = read_file(dir, &stem)?;
+    let mut series = |stem: String| -> Result<Vec<Engine>, DataError> {
+        let mut parser = SeriesParser::default();
+        let (name, sha256) = for_each_line(dir, &stem, |file, n, line| parser.line(file, n, line))?;
         files.push(FileDigest {
             name: name.clone(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256,
         });
-        Ok((name, bytes))
+        parser.finish(&name)
     };
-    let (train_name, train_bytes) = read(format!("train_{subset}"))?;
-    let (test_name, test_bytes) = read(format!("test_{subset}"))?;
-    let (rul_name, rul_bytes) = read(format!("RUL_{subset}"))?;
-    let train = parse_series(&train_name, &decompress(&train_name, &train_bytes)?)?;
-    let test = parse_series(&test_name, &decompress(&test_name, &test_bytes)?)?;
-    let test_rul = parse_rul(&rul_name, &decompress(&rul_name, &rul_bytes)?)?;
+    let train = series(format!("train_{subset}"))?;
+    let test = series(format!("test_{subset}"))?;
+    let mut test_rul = Vec::new();
+    let (rul_name, sha256) = for_each_line(dir, &format!("RUL_{subset}"), |file, n, line| {
+        rul_line(file, n, line).map(|v| test_rul.extend(v))
+    })?;
+    files.push(FileDigest {
+        name: rul_name.clone(),
+        sha256,
+    });
     if test_rul.len() != test.len() {
         return Err(DataError::RulLength {
             file: rul_name,
@@ -94,72 +97,27 @@ pub fn load_subset(dir: &Path, subset: Subset) -> Result<SubsetData, DataError> 
     })
 }
 
-/// Reads `<stem>.txt.gz` or `<stem>.txt` from `dir`, returning the file name used and its raw bytes.
-fn read_file(dir: &Path, stem: &str) -> Result<(String, Vec<u8>), DataError> {
-    let candidates = [
-        dir.join(format!("{stem}.txt.gz")),
-        dir.join(format!("{stem}.txt")),
-    ];
-    for path in &candidates {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| stem.to_string());
-                return Ok((name, bytes));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(DataError::Io {
-                    path: path.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    Err(DataError::Missing {
-        tried: candidates.to_vec(),
-    })
-}
-
-/// Gunzips when the bytes carry the gzip magic number; returns them as text.
-fn decompress(name: &str, bytes: &[u8]) -> Result<String, DataError> {
-    let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(bytes.len() * 4);
-        GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| parse_error(name, 0, format!("corrupt gzip stream: {e}")))?;
-        out
-    } else {
-        bytes.to_vec()
-    };
-    String::from_utf8(raw).map_err(|e| {
-        parse_error(
-            name,
-            0,
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-        )
-    })
-}
-
-fn parse_error(file: &str, line: usize, problem: impl Into<String>) -> DataError {
-    DataError::Parse {
-        file: file.to_string(),
-        line,
-        problem: problem.into(),
-    }
-}
-
 /// Parses a train or test file: 26 numbers a line, units contiguous, cycles strictly increasing.
 pub fn parse_series(file: &str, text: &str) -> Result<Vec<Engine>, DataError> {
-    let mut engines: Vec<Engine> = Vec::new();
-    let mut values = [0f64; COLUMNS];
+    let mut parser = SeriesParser::default();
     for (idx, line) in text.lines().enumerate() {
-        let line_no = idx + 1;
+        parser.line(file, idx + 1, line)?;
+    }
+    parser.finish(file)
+}
+
+/// [`parse_series`] one line at a time (what the streaming reader feeds).
+#[derive(Default)]
+struct SeriesParser {
+    engines: Vec<Engine>,
+}
+
+impl SeriesParser {
+    fn line(&mut self, file: &str, line_no: usize, line: &str) -> Result<(), DataError> {
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
+        let mut values = [0f64; COLUMNS];
         let mut n = 0;
         for token in line.split_ascii_whitespace() {
             if n == COLUMNS {
@@ -170,14 +128,14 @@ pub fn parse_series(file: &str, text: &str) -> Result<Vec<Engine>, DataError> {
                 parse_error(
                     file,
                     line_no,
-                    format!("column {}: {token:?} is not a number", n + 1),
+                    format!("column {}: {:?} is not a number", n + 1, echo(token)),
                 )
             })?;
             if !values[n].is_finite() {
                 return Err(parse_error(
                     file,
                     line_no,
-                    format!("column {}: {token:?} is not finite", n + 1),
+                    format!("column {}: {:?} is not finite", n + 1, echo(token)),
                 ));
             }
             n += 1;
@@ -214,7 +172,7 @@ pub fn parse_series(file: &str, text: &str) -> Result<Vec<Engine>, DataError> {
             settings,
             sensors,
         };
-        match engines.last_mut() {
+        match self.engines.last_mut() {
             Some(engine) if engine.unit == unit => {
                 let last = engine.last_cycle();
                 if cycle <= last {
@@ -227,53 +185,62 @@ pub fn parse_series(file: &str, text: &str) -> Result<Vec<Engine>, DataError> {
                 engine.cycles.push(row);
             }
             _ => {
-                if engines.iter().any(|e| e.unit == unit) {
+                if self.engines.iter().any(|e| e.unit == unit) {
                     return Err(parse_error(
                         file,
                         line_no,
                         format!("unit {unit} appears again after other units"),
                     ));
                 }
-                engines.push(Engine {
+                self.engines.push(Engine {
                     unit,
                     cycles: vec![row],
                 });
             }
         }
+        Ok(())
     }
-    if engines.is_empty() {
-        return Err(parse_error(file, 0, "no data lines"));
+
+    fn finish(self, file: &str) -> Result<Vec<Engine>, DataError> {
+        if self.engines.is_empty() {
+            return Err(parse_error(file, 0, "no data lines"));
+        }
+        Ok(self.engines)
     }
-    Ok(engines)
 }
 
 /// Parses a RUL file: one non-negative integer a line.
 pub fn parse_rul(file: &str, text: &str) -> Result<Vec<f64>, DataError> {
     let mut out = Vec::new();
     for (idx, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let mut tokens = trimmed.split_ascii_whitespace();
-        let token = tokens.next().unwrap_or_default();
-        if tokens.next().is_some() {
-            return Err(parse_error(file, idx + 1, "expected one number per line"));
-        }
-        let value = token
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| {
-                parse_error(
-                    file,
-                    idx + 1,
-                    format!("{token:?} is not a non-negative number"),
-                )
-            })?;
-        out.push(value);
+        out.extend(rul_line(file, idx + 1, line)?);
     }
     Ok(out)
+}
+
+/// One line of a RUL file: a value, or nothing for a blank line.
+fn rul_line(file: &str, line_no: usize, line: &str) -> Result<Option<f64>, DataError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let mut tokens = trimmed.split_ascii_whitespace();
+    let token = tokens.next().unwrap_or_default();
+    if tokens.next().is_some() {
+        return Err(parse_error(file, line_no, "expected one number per line"));
+    }
+    token
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Some)
+        .ok_or_else(|| {
+            parse_error(
+                file,
+                line_no,
+                format!("{:?} is not a non-negative number", echo(token)),
+            )
+        })
 }
 
 fn whole_number(v: f64) -> Option<u32> {
@@ -401,7 +368,6 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             let _ = parse_series("fuzz", &text);
             let _ = parse_rul("fuzz", &text);
-            let _ = decompress("fuzz", &bytes);
         }
 
         #[test]

@@ -28,6 +28,9 @@ const MIN_KEEP: usize = 50;
 mod alerting;
 mod inputs;
 mod queries;
+mod slots;
+
+use slots::SlotUse;
 
 pub use inputs::{DriftReport, EngineDrift};
 
@@ -208,16 +211,20 @@ impl Fleet {
     ) -> impl Future<Output = Result<IngestReport, FleetError>> + Send + use<> {
         let checked = check_message(&engine_id, &readings)
             .and_then(|c| self.check_owner(&engine_id).map(|()| c));
-        let slot = checked.is_ok().then(|| self.slot(&engine_id));
-        let turn = slot.as_ref().map(|s| s.queue());
+        // Queued now, synchronously, so that call order is turn order.
+        let queued = checked.is_ok().then(|| {
+            let held = SlotUse::take(self, &engine_id);
+            let turn = held.slot().queue();
+            (held, turn)
+        });
         let this = self.clone();
         async move {
             let converted = checked?;
-            let (Some(slot), Some(turn)) = (slot, turn) else {
+            let Some((mut held, turn)) = queued else {
                 return Err(FleetError::Store("engine slot missing".into()));
             };
-            let _turn = turn.await;
-            let result = this.ingest_turn(&engine_id, &slot, converted).await;
+            let _turn = held.settle(turn).await;
+            let result = this.ingest_turn(&engine_id, held.slot(), converted).await;
             metrics::counter!("rul_fleet_ingest_messages_total", "outcome" => match &result {
                 Ok(_) => "ok",
                 Err(e) => e.kind(),
@@ -440,8 +447,10 @@ impl Fleet {
         check_engine_id(engine_id)?;
         self.check_owner(engine_id)?;
         meta.validate()?;
-        let slot = self.slot(engine_id);
-        let _turn = slot.queue().await;
+        let mut held = SlotUse::take(self, engine_id);
+        let turn = held.slot().queue();
+        let _turn = held.settle(turn).await;
+        let slot = held.slot();
         let now = now_ms();
         let created = slot.state().created_ms;
         self.inner
@@ -458,16 +467,20 @@ impl Fleet {
             s.created_ms = created;
             s.view(engine_id)
         };
-        self.publish(engine_id, &slot);
+        self.publish(engine_id, slot);
         Ok(view)
     }
 
     /// Removes an engine and its whole history.
     pub async fn delete(&self, engine_id: &str) -> Result<(), FleetError> {
-        let Some(slot) = self.existing(engine_id) else {
+        let Some(slot) = self.stored(engine_id) else {
             return Err(FleetError::NotFound);
         };
         let _turn = slot.queue().await;
+        if slot.is_retired() {
+            // A delete queued ahead of this one removed it.
+            return Err(FleetError::NotFound);
+        }
         let (severity, drifting) = {
             let s = slot.state();
             (
@@ -488,6 +501,7 @@ impl Fleet {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         engines.remove(engine_id);
+        slot.retire();
         metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
         drop(engines);
         self.inner.counts.shift(Ok(severity), Err(()));
@@ -509,39 +523,6 @@ impl Fleet {
             owner: crate::ownership::replica_of(engine_id, own.replicas),
             replicas: own.replicas,
         })
-    }
-
-    fn existing(&self, engine_id: &str) -> Option<Arc<EngineSlot>> {
-        let engines = self.inner.engines.read().unwrap_or_else(|p| p.into_inner());
-        engines.get(engine_id).cloned()
-    }
-
-    /// The engine's slot, created (in memory; persisted with its first write) on first sight.
-    fn slot(&self, engine_id: &str) -> Arc<EngineSlot> {
-        if let Some(slot) = self.existing(engine_id) {
-            return slot;
-        }
-        let mut engines = self
-            .inner
-            .engines
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut added = false;
-        let slot = engines
-            .entry(engine_id.to_string())
-            .or_insert_with(|| {
-                added = true;
-                Arc::new(EngineSlot::new(EngineState {
-                    created_ms: now_ms(),
-                    ..Default::default()
-                }))
-            })
-            .clone();
-        metrics::gauge!("rul_fleet_engines").set(engines.len() as f64);
-        if added {
-            self.inner.counts.shift(Err(()), Ok(None));
-        }
-        slot
     }
 
     /// The tracker for the serving model (rebuilt when a reload changes the version).

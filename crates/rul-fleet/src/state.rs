@@ -1,6 +1,7 @@
 //! One engine's in-memory state and the turn-taking that keeps its readings in arrival order.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -56,6 +57,9 @@ impl EngineState {
 pub(crate) struct EngineSlot {
     state: Mutex<EngineState>,
     tail: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Set once the slot has left the fleet's map (deleted, or dropped before it was ever stored): callers
+    /// still queued on it must look the engine up again rather than write through a detached slot.
+    retired: AtomicBool,
 }
 
 /// Held while a caller works on an engine; dropping it lets the next caller in.
@@ -68,7 +72,18 @@ impl EngineSlot {
         EngineSlot {
             state: Mutex::new(state),
             tail: Mutex::new(None),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the slot as no longer the engine's (see the field).
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether the slot has left the fleet's map.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Queues for a turn now (synchronously, so call order is turn order) and returns a future that resolves

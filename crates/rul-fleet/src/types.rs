@@ -150,14 +150,16 @@ impl EngineMeta {
             ));
         }
         let text_ok = |s: &str| {
-            !s.is_empty() && s.chars().count() <= MAX_TAG_CHARS && !s.chars().any(char::is_control)
+            !s.is_empty()
+                && s.chars().count() <= MAX_TAG_CHARS
+                && s.chars().all(rul_core::engine_id_char_allowed)
         };
         if let Some(bad) = self.tags.iter().find(|t| !text_ok(t)) {
             return Err(FleetError::invalid(
                 None,
                 "tags",
                 format!(
-                    "tag {:?} must be 1..={MAX_TAG_CHARS} printable characters",
+                    "tag {:?} must be 1..={MAX_TAG_CHARS} characters allowed in engine ids",
                     clip(bad)
                 ),
             ));
@@ -167,7 +169,7 @@ impl EngineMeta {
                 None,
                 "labels",
                 format!(
-                    "label {:?}: keys and values must be 1..={MAX_TAG_CHARS} printable characters",
+                    "label {:?}: keys and values must be 1..={MAX_TAG_CHARS} characters allowed in engine ids",
                     clip(k)
                 ),
             ));

@@ -84,7 +84,19 @@ async fn bad_messages(db: Db) {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "validation");
-    assert!(fleet.engine("e").map(|v| v.readings).unwrap_or(0) == 0);
+    // A rejected first message registers nothing: no engine to read, list or delete.
+    assert!(matches!(fleet.engine("e"), Err(FleetError::NotFound)));
+    let conflict = fleet
+        .ingest("e".into(), vec![(5, reading(5)), (3, reading(3))])
+        .await
+        .unwrap_err();
+    assert_eq!(conflict.kind(), "conflict");
+    assert!(!fleet.contains("e"));
+    assert_eq!(
+        (fleet.len(), fleet.list(&ListQuery::default()).total),
+        (0, 0)
+    );
+    assert!(matches!(fleet.delete("e").await, Err(FleetError::NotFound)));
     let too_many: Vec<_> = (1..=1001).map(|c| (c, reading(c))).collect();
     assert_eq!(
         fleet.ingest("e".into(), too_many).await.unwrap_err().kind(),
@@ -300,4 +312,43 @@ async fn alerts_persist(db: Db) {
     // Deleting the engine removes its alerts.
     fleet.delete("a").await.unwrap();
     assert!(fleet.alerts(None, None, 10).await.unwrap().is_empty());
+}
+
+on_both!(
+    a_reading_queued_behind_a_delete_starts_a_new_engine,
+    delete_then_queued_ingest
+);
+async fn delete_then_queued_ingest(db: Db) {
+    let fleet = open(&db).await;
+    for c in 1..=3 {
+        ingest_one(&fleet, "e", c).await.unwrap();
+    }
+    let deleting = fleet.clone();
+    let mut delete = Box::pin(async move { deleting.delete("e").await });
+    // One poll: the delete takes the engine's turn before the next reading queues behind it.
+    let mut done = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(r) = delete.as_mut().poll(cx) {
+            done = Some(r);
+        }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let finish_delete = async {
+        match done {
+            Some(r) => r,
+            None => delete.await,
+        }
+    };
+    let (deleted, ingested) = tokio::join!(finish_delete, ingest_one(&fleet, "e", 7));
+    deleted.unwrap();
+    ingested.unwrap();
+    // The reading went to a new engine that both memory and the store know, not to the deleted one.
+    let view = fleet.engine("e").unwrap();
+    assert_eq!((view.readings, view.first_cycle), (1, Some(7)));
+    let stored = fleet.store().readings("e", 0, u64::MAX, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    drop(fleet);
+    let reopened = open(&db).await;
+    assert_eq!(reopened.engine("e").unwrap().readings, 1);
 }

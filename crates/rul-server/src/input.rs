@@ -3,8 +3,7 @@
 
 use rul_data::{Reading, ValidationError, Violation};
 
-/// Longest accepted engine id, in characters (ids are logged and used as cache keys).
-pub const MAX_ENGINE_ID_CHARS: usize = 128;
+pub use rul_core::MAX_ENGINE_ID_CHARS;
 /// Most requests accepted in one batch call.
 pub const MAX_BATCH_REQUESTS: usize = 256;
 
@@ -125,22 +124,10 @@ pub async fn run_batch(
 }
 
 fn engine_id_violations(id: &str) -> Vec<Violation> {
-    let chars = id.chars().count();
-    let reason = if id.trim().is_empty() {
-        Some("engine_id must not be empty".to_string())
-    } else if chars > MAX_ENGINE_ID_CHARS {
-        Some(format!(
-            "engine_id has {chars} characters; at most {MAX_ENGINE_ID_CHARS} are accepted"
-        ))
-    } else if id.chars().any(char::is_control) {
-        Some("engine_id must not contain control characters".to_string())
-    } else {
-        None
-    };
-    reason
-        .map(|r| violation(None, Some("engine_id"), r))
-        .into_iter()
-        .collect()
+    match rul_core::check_engine_id(id) {
+        Err(rul_core::PredictError::Validation(v)) => v.violations,
+        _ => Vec::new(),
+    }
 }
 
 /// The core's reading from a transport's: present sensors by name, settings all three or none.
@@ -225,6 +212,7 @@ mod tests {
         assert!(!engine_id_violations("").is_empty());
         assert!(!engine_id_violations("   ").is_empty());
         assert!(!engine_id_violations("a\nb").is_empty());
+        assert!(!engine_id_violations("e\u{202E}\u{200B}x").is_empty());
         assert!(engine_id_violations(&"e".repeat(MAX_ENGINE_ID_CHARS)).is_empty());
         assert!(!engine_id_violations(&"e".repeat(MAX_ENGINE_ID_CHARS + 1)).is_empty());
     }

@@ -239,19 +239,78 @@ async fn extra_fields_are_400() {
 #[tokio::test]
 async fn wrong_types_are_400() {
     let router = router().await;
-    for (pointer, bad) in [
-        ("/engine_id", json!(17)),
-        ("/sensor_data", json!("many")),
-        ("/sensor_data/0/s2", json!("642.1")),
-        ("/sensor_data/0/s3", json!([1.0])),
-        ("/use_sagemaker", json!("yes")),
+    // The reason is ours: the field's path and what it must be, not serde's "invalid type ... expected f64".
+    for (pointer, bad, reason) in [
+        ("/engine_id", json!(17), "engine_id must be a string"),
+        (
+            "/sensor_data",
+            json!("many"),
+            "sensor_data must be an array",
+        ),
+        (
+            "/sensor_data/0/s2",
+            json!(true),
+            "sensor_data[0].s2 must be a number",
+        ),
+        (
+            "/sensor_data/0/s2",
+            json!("642.1"),
+            "sensor_data[0].s2 must be a number",
+        ),
+        (
+            "/sensor_data/0/s3",
+            json!([1.0]),
+            "sensor_data[0].s3 must be a number",
+        ),
+        (
+            "/use_sagemaker",
+            json!("yes"),
+            "use_sagemaker must be true or false",
+        ),
     ] {
         let mut body = predict_body("1", 30);
         body["use_sagemaker"] = json!(false);
         *body.pointer_mut(pointer).expect("pointer") = bad;
         let (status, _, answer) = send(&router, post_json("/predict", &body)).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+        assert_eq!(answer["details"]["reason"], reason, "{answer}");
     }
+    assert_still_serves(&router).await;
+}
+
+#[tokio::test]
+async fn error_bodies_echo_little_and_stay_small() {
+    let router = router().await;
+    // A 900,000-character field name: the answer names it clipped, and the whole body stays under 16 KB.
+    let long = "f".repeat(900_000);
+    let mut body = predict_body("1", 30);
+    body[long.as_str()] = json!(1);
+    let (status, _, answer) = send(&router, post_json("/predict", &body)).await;
+    assert_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+    let size = answer.to_string().len();
+    assert!(size <= 16 * 1024, "{size} bytes");
+    assert!(
+        answer["details"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ffff…")),
+        "{answer}"
+    );
+    // Thousands of violations (every sensor of 500 readings out of range): the first 20 are listed, within 16 KB.
+    let mut wild = predict_body("1", 500);
+    for reading in wild["sensor_data"].as_array_mut().expect("readings") {
+        for s in SENSORS {
+            reading[s] = json!(1e9);
+        }
+    }
+    let (status, _, answer) = send(&router, post_json("/predict", &wild)).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+    assert!(answer.to_string().len() <= 16 * 1024);
+    assert_eq!(answer["details"].as_array().map(Vec::len), Some(20));
     assert_still_serves(&router).await;
 }
 
@@ -765,6 +824,32 @@ async fn cors_follows_configuration() {
         "https://app.example"
     );
     assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+    // An origin not on the list gets no grant, and every answer says it depends on Origin (caches must not
+    // hand one origin's answer to another).
+    for method in ["OPTIONS", "GET"] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/health")
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .body(Body::empty())
+            .expect("request");
+        let (_, headers, _) = send(&listed, request).await;
+        assert!(
+            !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "{method}"
+        );
+        let vary: Vec<String> = headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert!(
+            vary.iter().any(|v| v.contains("origin")),
+            "{method}: {vary:?}"
+        );
+    }
 
     let any = router_with(ServerConfig {
         cors_origins: vec!["*".into()],

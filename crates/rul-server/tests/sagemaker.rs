@@ -149,6 +149,9 @@ async fn every_fault_is_answered_locally_and_counted() {
         (Fault::Malformed, "malformed"),
         (Fault::Slow, "timeout"),
         (Fault::Throttle, "throttled"),
+        // Well-formed but implausible for a model with a 125-cycle ceiling: never served as the remote answer.
+        (Fault::Huge, "malformed"),
+        (Fault::HugelyNegative, "malformed"),
     ] {
         standin.set(fault);
         let series = format!("rul_remote_fallbacks_total{{reason=\"{reason}\"}}");

@@ -11,14 +11,12 @@ use tokio::sync::oneshot;
 
 use super::Predictor;
 use crate::cache::{ReadingsDigest, cache_key, digest_readings};
+use crate::engine_id::check_engine_id;
 use crate::error::PredictError;
 use crate::metrics_names as m;
 use crate::model::Snapshot;
 use crate::types::{PredictRequest, Prediction, Readiness, Timing};
 use crate::worker::{Job, Msg, Outcome, micros};
-
-/// Longest accepted engine id, in characters.
-pub const MAX_ENGINE_ID_CHARS: usize = 128;
 
 /// How often one request may be re-prepared because reloads kept replacing the model under it.
 const MAX_STALE_RETRIES: usize = 4;
@@ -220,25 +218,6 @@ impl Predictor {
     /// Sends a control message (reload, shutdown, pause).
     pub(super) async fn send_control(&self, msg: Msg) -> Result<(), PredictError> {
         self.send_blocking_if_full(msg).await.map_err(|_| stopped())
-    }
-}
-
-/// Validates the engine id: non-empty, at most [`MAX_ENGINE_ID_CHARS`] characters, no control characters.
-pub fn check_engine_id(id: &str) -> Result<(), PredictError> {
-    if id.trim().is_empty() {
-        Err(PredictError::field("engine_id", "must not be empty"))
-    } else if id.chars().count() > MAX_ENGINE_ID_CHARS {
-        Err(PredictError::field(
-            "engine_id",
-            format!("must be at most {MAX_ENGINE_ID_CHARS} characters"),
-        ))
-    } else if id.chars().any(char::is_control) {
-        Err(PredictError::field(
-            "engine_id",
-            "must contain only printable characters",
-        ))
-    } else {
-        Ok(())
     }
 }
 

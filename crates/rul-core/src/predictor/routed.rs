@@ -132,7 +132,7 @@ impl Predictor {
         reqs: Vec<PredictRequest>,
     ) -> Vec<(PredictRequest, Result<Prepared, PredictError>)> {
         fn prepare(snap: &Snapshot, req: &PredictRequest) -> Result<Prepared, PredictError> {
-            super::check_engine_id(&req.engine_id)?;
+            crate::engine_id::check_engine_id(&req.engine_id)?;
             Ok(snap.preprocessor.prepare(&req.readings)?)
         }
         if reqs.len() <= PREPARE_INLINE_MAX {
@@ -188,11 +188,10 @@ impl Predictor {
             n_features: snap.preprocessor.n_features(),
         };
         let t0 = Instant::now();
-        let outcome = remote
-            .backend
-            .predict(request)
-            .await
-            .and_then(|answer| checked(answer, valid.len()));
+        let outcome =
+            remote.backend.predict(request).await.and_then(|answer| {
+                checked(answer, valid.len(), snap.preprocessor.config().ceiling)
+            });
         let took = t0.elapsed();
         metrics::histogram!(m::REMOTE_LATENCY).record(took.as_secs_f64());
         match outcome {
@@ -267,8 +266,17 @@ impl Predictor {
     }
 }
 
-/// Checks that a remote answer has one finite RUL per window.
-fn checked(answer: RemoteAnswer, expected: usize) -> Result<RemoteAnswer, RemoteError> {
+/// How far past the label ceiling a remote RUL may lie and still come from a model trained with that ceiling
+/// (raw outputs overshoot a little at both ends; 1e12 or -1e308 come from a broken endpoint).
+const REMOTE_PLAUSIBLE_MARGIN: f64 = 0.5;
+
+/// Checks that a remote answer has one finite, plausible RUL per window: within
+/// [-margin x ceiling, (1 + margin) x ceiling] for the serving model's label ceiling.
+fn checked(
+    answer: RemoteAnswer,
+    expected: usize,
+    ceiling: f64,
+) -> Result<RemoteAnswer, RemoteError> {
     if answer.ruls.len() != expected {
         return Err(RemoteError::Malformed(format!(
             "{} predictions for {expected} windows",
@@ -277,6 +285,15 @@ fn checked(answer: RemoteAnswer, expected: usize) -> Result<RemoteAnswer, Remote
     }
     if answer.ruls.iter().any(|v| !v.is_finite()) {
         return Err(RemoteError::Malformed("a prediction is not finite".into()));
+    }
+    let (lo, hi) = (
+        -REMOTE_PLAUSIBLE_MARGIN * ceiling,
+        (1.0 + REMOTE_PLAUSIBLE_MARGIN) * ceiling,
+    );
+    if let Some(v) = answer.ruls.iter().find(|v| !(lo..=hi).contains(*v)) {
+        return Err(RemoteError::Malformed(format!(
+            "a prediction ({v:.4e}) lies outside the plausible range [{lo}, {hi}] for a model with RUL ceiling {ceiling}"
+        )));
     }
     Ok(answer)
 }

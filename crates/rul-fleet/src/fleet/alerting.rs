@@ -35,9 +35,12 @@ impl Fleet {
             return Err(FleetError::AlertCleared(stored.alert_id));
         }
         let slot = self
-            .existing(&stored.engine_id)
+            .stored(&stored.engine_id)
             .ok_or(FleetError::AlertNotFound)?;
         let _turn = slot.queue().await;
+        if slot.is_retired() {
+            return Err(FleetError::AlertNotFound);
+        }
         // Under the engine's turn the in-memory alert is authoritative (ingestion may have cleared it).
         let current = slot.state().alert.clone();
         let Some(active) = current.filter(|a| a.alert_id == alert_id) else {

@@ -11,7 +11,7 @@ use super::Fleet;
 impl Fleet {
     /// One engine's view.
     pub fn engine(&self, engine_id: &str) -> Result<EngineView, FleetError> {
-        let slot = self.existing(engine_id).ok_or(FleetError::NotFound)?;
+        let slot = self.stored(engine_id).ok_or(FleetError::NotFound)?;
         let view = slot.state().view(engine_id);
         Ok(view)
     }
@@ -27,7 +27,10 @@ impl Fleet {
         };
         let mut views: Vec<EngineView> = slots
             .iter()
-            .map(|(id, slot)| slot.state().view(id))
+            .filter_map(|(id, slot)| {
+                let state = slot.state();
+                state.persisted.then(|| state.view(id))
+            })
             .filter(|v| query.tag.as_ref().is_none_or(|t| v.meta.tags.contains(t)))
             .collect();
         let key = |v: &EngineView| match query.sort {
@@ -59,8 +62,8 @@ impl Fleet {
         self.len() == 0
     }
 
-    /// Whether the engine exists (for history queries, which read the store).
+    /// Whether the store holds the engine (for history queries, which read the store).
     pub fn contains(&self, engine_id: &str) -> bool {
-        self.existing(engine_id).is_some()
+        self.stored(engine_id).is_some()
     }
 }

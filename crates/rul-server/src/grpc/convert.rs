@@ -5,7 +5,7 @@ use rul_data::ValidationError;
 use tonic::{Code, Status};
 
 use super::pb;
-use crate::http::errors::ErrorBody;
+use crate::http::errors::{ErrorBody, MAX_ECHO_CHARS, clip};
 use crate::input::{RawReading, RawRequest};
 
 /// Transport-neutral form of a protobuf request (no checks yet).
@@ -178,6 +178,7 @@ pub fn fleet_item_error(err: &rul_fleet::FleetError) -> pb::Error {
         rul_fleet::FleetError::Predict(e) => item_error(e),
         other => {
             let (code, body) = classify_fleet(other);
+            let body = body.bounded();
             pb::Error {
                 code: code as i32,
                 message: body.error,
@@ -196,21 +197,27 @@ pub fn status(err: &PredictError) -> Status {
 
 /// A status whose message is `body` as JSON.
 pub fn status_with_body(code: Code, body: &ErrorBody) -> Status {
-    let message = serde_json::to_string(body).unwrap_or_else(|_| body.error.clone());
+    let body = body.clone().bounded();
+    let message = serde_json::to_string(&body).unwrap_or_else(|_| body.error.clone());
     Status::new(code, message)
 }
+
+/// Most violations one batch item's error lists (a 500-reading request can have thousands).
+const MAX_ITEM_VIOLATIONS: usize = 100;
 
 /// Per-item error of a batch answer.
 pub fn item_error(err: &PredictError) -> pb::Error {
     let (code, body) = classify(err);
+    let body = body.bounded();
     let violations = match err {
         PredictError::Validation(v) => v
             .violations
             .iter()
+            .take(MAX_ITEM_VIOLATIONS)
             .map(|x| pb::Violation {
                 reading: x.reading.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
-                field: x.field.clone(),
-                reason: x.reason.clone(),
+                field: x.field.as_deref().map(|f| clip(f, MAX_ECHO_CHARS)),
+                reason: clip(&x.reason, 4 * MAX_ECHO_CHARS),
             })
             .collect(),
         _ => Vec::new(),

@@ -15,7 +15,7 @@ use rul_data::ValidationError;
 
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
-use super::json::from_object_slice;
+use super::json::parse_object;
 use super::routes::ModelCard;
 use crate::metrics::RequestLog;
 
@@ -170,14 +170,7 @@ fn parse_body(headers: &HeaderMap, bytes: Bytes) -> Result<ReloadBody, ApiError>
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(ReloadBody::default());
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = super::json::is_json_content_type(headers);
     if !is_json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -185,19 +178,7 @@ fn parse_body(headers: &HeaderMap, bytes: Bytes) -> Result<ReloadBody, ApiError>
             "expected Content-Type: application/json",
         ));
     }
-    from_object_slice(&bytes).map_err(|e| {
-        // As on the prediction routes: broken JSON is invalid_json, well-formed JSON of the wrong shape invalid_request.
-        let (kind, message) = if e.is_data() {
-            (
-                "invalid_request",
-                "request body does not match the schema (not an object, unknown or mistyped field)",
-            )
-        } else {
-            ("invalid_json", "request body is not valid JSON")
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, kind, message)
-            .with_details(serde_json::json!({ "reason": e.to_string() }))
-    })
+    parse_object(&bytes)
 }
 
 /// Compares secrets without an early exit on the first differing byte.

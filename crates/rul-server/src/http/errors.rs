@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rul_core::PredictError;
@@ -27,6 +27,62 @@ pub struct ErrorBody {
     /// Extra structure: for `validation` an array of violations; otherwise an object (e.g. `{reason}`) or null.
     #[schema(schema_with = details_schema)]
     pub details: Value,
+}
+
+/// Longest piece of client text (a value, field name or token) an error repeats, in characters.
+pub const MAX_ECHO_CHARS: usize = 64;
+/// Longest error message, in characters.
+const MAX_MESSAGE_CHARS: usize = 1024;
+/// Longest string inside `details`, in characters.
+const MAX_DETAIL_CHARS: usize = 256;
+/// Largest error body, in bytes of JSON.
+pub const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
+
+/// `s` cut to `max` characters, ending in "…" when something was cut.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_string(),
+    }
+}
+
+impl ErrorBody {
+    /// This body within the size limits, whatever the request held: the message and every string in `details`
+    /// clipped, and a `details` list halved (with a last item counting what was left out) until the JSON fits
+    /// [`MAX_ERROR_BODY_BYTES`].
+    pub fn bounded(mut self) -> ErrorBody {
+        self.error = clip(&self.error, MAX_MESSAGE_CHARS);
+        clip_strings(&mut self.details);
+        let size = |b: &ErrorBody| serde_json::to_vec(b).map_or(usize::MAX, |v| v.len());
+        let total = self.details.as_array().map_or(0, Vec::len);
+        while size(&self) > MAX_ERROR_BODY_BYTES {
+            match &mut self.details {
+                Value::Array(items) if items.len() > 2 => {
+                    items.truncate(items.len() / 2);
+                    let omitted = total - items.len();
+                    items.push(serde_json::json!({
+                        "reading": null,
+                        "field": null,
+                        "reason": format!("{omitted} more not shown"),
+                    }));
+                }
+                _ => {
+                    self.details = Value::Null;
+                    break;
+                }
+            }
+        }
+        self
+    }
+}
+
+fn clip_strings(value: &mut Value) {
+    match value {
+        Value::String(s) if s.chars().count() > MAX_DETAIL_CHARS => *s = clip(s, MAX_DETAIL_CHARS),
+        Value::Array(items) => items.iter_mut().for_each(clip_strings),
+        Value::Object(map) => map.values_mut().for_each(clip_strings),
+        _ => {}
+    }
 }
 
 /// One problem in a rejected request, as listed in the `details` of a `validation` error (schema only: the
@@ -199,38 +255,6 @@ impl From<rul_fleet::FleetError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let reason = rejection.body_text();
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected Content-Type: application/json",
-            ),
-            JsonRejection::JsonSyntaxError(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "request body is not valid JSON",
-            )
-            .with_details(serde_json::json!({ "reason": reason })),
-            JsonRejection::JsonDataError(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "request body does not match the schema (missing, unknown or mistyped field)",
-            )
-            .with_details(serde_json::json!({ "reason": reason })),
-            JsonRejection::BytesRejection(inner) => ApiError::from(inner),
-            other => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "unreadable request body",
-            )
-            .with_details(serde_json::json!({ "reason": other.body_text() })),
-        }
-    }
-}
-
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -252,7 +276,7 @@ impl From<BytesRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = (self.status, axum::Json(self.body.bounded())).into_response();
         if self.status == StatusCode::TOO_MANY_REQUESTS
             || self.status == StatusCode::SERVICE_UNAVAILABLE
         {
@@ -292,6 +316,38 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_are_bounded_whatever_they_hold() {
+        let huge = "x".repeat(100_000);
+        let violation = serde_json::json!({"reading": 1, "field": "s2", "reason": huge});
+        let body = ErrorBody {
+            error: huge.clone(),
+            kind: "validation".into(),
+            details: Value::Array(vec![violation; 5_000]),
+        }
+        .bounded();
+        let size = serde_json::to_vec(&body).map_or(usize::MAX, |v| v.len());
+        assert!(size <= MAX_ERROR_BODY_BYTES, "{size}");
+        assert!(body.error.ends_with('…') && body.error.chars().count() == MAX_MESSAGE_CHARS + 1);
+        let listed = body.details.as_array().expect("still a list");
+        assert!(listed.len() > 2 && listed[0]["reason"].as_str().is_some_and(|r| r.len() < 1024));
+        let last = listed
+            .last()
+            .and_then(|v| v["reason"].as_str())
+            .unwrap_or_default();
+        assert_eq!(
+            last,
+            format!("{} more not shown", 5_000 - (listed.len() - 1))
+        );
+        // Small bodies pass unchanged.
+        let small = ErrorBody {
+            error: "e".into(),
+            kind: "k".into(),
+            details: Value::Null,
+        };
+        assert_eq!(small.clone().bounded(), small);
+    }
 
     #[test]
     fn core_errors_map_to_documented_statuses() {

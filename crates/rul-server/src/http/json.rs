@@ -4,12 +4,15 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::errors::ApiError;
+use super::json_error::{json_error, syntax};
 
 /// A `T` that was written as a JSON object (a JSON array, though serde would map it onto the fields, is refused).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -53,8 +56,39 @@ pub fn from_object_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Resul
     serde_json::from_slice::<ObjectOnly<T>>(bytes).map(|object| object.0)
 }
 
-/// JSON body extractor: the body must be a JSON object, and rejections are [`ApiError`]s (400/413/415) instead of
-/// axum's plain text.
+/// Parses a whole body that must be one JSON object, with our error wording ([`super::json_error`]).
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let ObjectOnly(value) = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        syntax(format!(
+            "unexpected data after the JSON object (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(value)
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/<anything>+json`, any case,
+/// parameters (charset) ignored.
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(mime) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+    else {
+        return false;
+    };
+    let mime = mime.trim().to_ascii_lowercase();
+    mime == "application/json"
+        || mime
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// JSON body extractor: the body must be a JSON object, and rejections are [`ApiError`]s (400/413/415) in our
+/// wording instead of axum's plain text.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -66,9 +100,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(ObjectOnly(value)) =
-            axum::Json::<ObjectOnly<T>>::from_request(req, state).await?;
-        Ok(ApiJson(value))
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        parse_object(&bytes).map(ApiJson)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod events;
 pub mod fleet;
 pub mod json;
+pub mod json_error;
 pub mod model_files;
 pub mod openapi;
 pub mod predict;
@@ -164,7 +165,7 @@ pub fn http_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+async fn openapi_json() -> Json<serde_json::Value> {
     Json(openapi::document())
 }
 

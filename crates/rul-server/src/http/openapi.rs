@@ -1,7 +1,7 @@
 //! OpenAPI 3.1 document generated from the handler and body types (served at GET /openapi.json).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, alerts, drift, errors, events, fleet, model_files, predict, routes, ui};
@@ -84,7 +84,7 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         model_files::IntervalBucketBody,
         model_files::EvaluationBody,
     )),
-    modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses),
+    modifiers(&BearerAuth, &OptionalReloadBody, &LayerResponses, &EngineIdRule),
     tags(
         (name = "prediction", description = "RUL predictions"),
         (name = "operations", description = "Health, readiness, model card, metrics, admin"),
@@ -120,6 +120,50 @@ impl Modify for OptionalReloadBody {
             .and_then(|op| op.request_body.as_mut());
         if let Some(body) = body {
             body.required = Some(Required::False);
+        }
+    }
+}
+
+/// The engine-id rule ([`rul_core::engine_id_pattern`]) on `PredictBody.engine_id` and on every `{engine_id}`
+/// path parameter: generated from the rule's own table, so the document cannot drift from the check.
+struct EngineIdRule;
+
+impl Modify for EngineIdRule {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let constrain = |schema: &mut RefOr<Schema>| {
+            if let RefOr::T(Schema::Object(o)) = schema {
+                o.min_length = Some(1);
+                o.max_length = Some(rul_core::MAX_ENGINE_ID_CHARS);
+                o.pattern = Some(rul_core::engine_id_pattern());
+            }
+        };
+        if let Some(RefOr::T(Schema::Object(body))) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("PredictBody"))
+            && let Some(id) = body.properties.get_mut("engine_id")
+        {
+            constrain(id);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.name == "engine_id"
+                        && let Some(schema) = p.schema.as_mut()
+                    {
+                        constrain(schema);
+                    }
+                }
+            }
         }
     }
 }
@@ -187,10 +231,55 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 }
 
 /// The document as JSON.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    doc
+    let mut json = serde_json::to_value(doc).unwrap_or_default();
+    settings_together(&mut json);
+    json
+}
+
+/// The operating settings are all three or none: every schema with `setting_1..3` properties gets
+/// `dependentRequired` (JSON Schema 2020-12, which OpenAPI 3.1 uses; utoipa has no attribute for it) and the
+/// three as plain numbers — the server also takes `null` as "not sent", but a document that allowed
+/// `{"setting_1": 1, "setting_2": null, ...}` would describe a request the server refuses.
+fn settings_together(value: &mut serde_json::Value) {
+    const SETTINGS: [&str; 3] = ["setting_1", "setting_2", "setting_3"];
+    match value {
+        serde_json::Value::Object(map) => {
+            let has_all = map
+                .get("properties")
+                .and_then(serde_json::Value::as_object)
+                .is_some_and(|p| SETTINGS.iter().all(|s| p.contains_key(*s)));
+            if has_all {
+                if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    for s in SETTINGS {
+                        if let Some(serde_json::Value::Object(schema)) = props.get_mut(s) {
+                            schema.insert("type".into(), "number".into());
+                        }
+                    }
+                }
+                let others = |me: &str| {
+                    SETTINGS
+                        .iter()
+                        .filter(|s| **s != me)
+                        .copied()
+                        .collect::<Vec<_>>()
+                };
+                map.insert(
+                    "dependentRequired".into(),
+                    serde_json::json!({
+                        "setting_1": others("setting_1"),
+                        "setting_2": others("setting_2"),
+                        "setting_3": others("setting_3"),
+                    }),
+                );
+            }
+            map.values_mut().for_each(settings_together);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(settings_together),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -273,8 +362,17 @@ mod tests {
         assert_eq!(MAX_ENGINE_ID_CHARS, rul_core::MAX_ENGINE_ID_CHARS);
         assert_eq!(
             predict["engine_id"]["pattern"],
-            super::predict::ENGINE_ID_PATTERN
+            rul_core::engine_id_pattern()
         );
+        let path_id = &json["paths"]["/engines/{engine_id}"]["get"]["parameters"][0]["schema"];
+        assert_eq!(path_id["pattern"], rul_core::engine_id_pattern());
+        assert_eq!(path_id["maxLength"], MAX_ENGINE_ID_CHARS);
+        let reading = schema(&json, "SensorReadingBody");
+        assert_eq!(
+            reading["dependentRequired"]["setting_3"],
+            serde_json::json!(["setting_1", "setting_2"])
+        );
+        assert_eq!(reading["properties"]["setting_2"]["type"], "number");
         assert_eq!(predict["sensor_data"]["minItems"], 1);
         assert_eq!(predict["sensor_data"]["maxItems"], rul_data::MAX_READINGS);
         assert_eq!(predict["use_sagemaker"]["type"], "boolean");

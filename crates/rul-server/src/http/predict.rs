@@ -115,11 +115,6 @@ impl SensorReadingBody {
     }
 }
 
-/// `engine_id` rule as a JSON Schema pattern: no control characters (Unicode Cc) and not only whitespace
-/// (the length, 1..=128 characters, is `minLength`/`maxLength`); mirrors `rul_core::check_engine_id`.
-pub const ENGINE_ID_PATTERN: &str =
-    r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
-
 /// Body of POST /predict.
 ///
 /// Beyond this schema the readings are checked against the loaded model (422 with the violations): every sensor
@@ -128,12 +123,9 @@ pub const ENGINE_ID_PATTERN: &str =
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PredictBody {
-    /// Engine identifier: 1..=128 characters, no control characters, not only whitespace.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    /// Engine identifier: 1..=128 characters, not only spaces, no control, whitespace other than space,
+    /// invisible, bidirectional-control or private-use characters (the pattern is set from `rul_core`'s rule).
+    #[schema(min_length = 1, max_length = 128)]
     pub engine_id: String,
     /// Readings (JSON objects), oldest first, 1..=500.
     #[schema(min_items = 1, max_items = 500)]

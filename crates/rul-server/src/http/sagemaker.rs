@@ -29,7 +29,7 @@ use super::routes::{self, ReadyResponse};
 use crate::input::{self, RawRequest};
 use crate::metrics::RequestLog;
 
-mod parse;
+pub mod parse;
 
 pub use parse::{Invocation, parse_csv, parse_json};
 

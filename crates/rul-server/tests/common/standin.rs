@@ -31,6 +31,10 @@ pub enum Fault {
     Slow,
     /// HTTP 429 ThrottlingException.
     Throttle,
+    /// The container's well-formed answer with every RUL replaced by 1e12.
+    Huge,
+    /// The container's well-formed answer with every RUL replaced by -1e308.
+    HugelyNegative,
 }
 
 /// One request the stand-in received.
@@ -159,7 +163,7 @@ async fn invoke(
             );
         }
         Fault::Slow => tokio::time::sleep(Duration::from_secs(3)).await,
-        Fault::None => {}
+        Fault::None | Fault::Huge | Fault::HugelyNegative => {}
     }
     let request = Request::post("/invocations")
         .header(header::CONTENT_TYPE, content_type)
@@ -170,7 +174,23 @@ async fn invoke(
     let bytes = axum::body::to_bytes(answer.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
-    if status.is_success() {
+    let replacement = match fault {
+        Fault::Huge => Some(1e12),
+        Fault::HugelyNegative => Some(-1e308),
+        _ => None,
+    };
+    if let (true, Some(value)) = (status.is_success(), replacement) {
+        let mut answer: serde_json::Value = serde_json::from_slice(&bytes).expect("container JSON");
+        for p in answer["predictions"].as_array_mut().expect("predictions") {
+            *p = serde_json::json!([value]);
+        }
+        (
+            status,
+            [("content-type", "application/json")],
+            answer.to_string(),
+        )
+            .into_response()
+    } else if status.is_success() {
         (status, [("content-type", "application/json")], bytes).into_response()
     } else {
         model_error(status.as_u16(), &String::from_utf8_lossy(&bytes))

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::super::errors::ApiError;
+use super::super::errors::{ApiError, MAX_ECHO_CHARS, clip};
+use super::super::json_error::reason_at;
 use super::super::predict::SensorReadingBody;
 use crate::input::{RawReading, RawRequest, SENSOR_FIELDS, SETTING_FIELDS};
 
@@ -47,7 +48,9 @@ pub fn parse_json(body: &[u8]) -> Result<Invocation, ApiError> {
             "invalid_json",
             "request body is not valid JSON",
         )
-        .with_details(serde_json::json!({ "reason": e.to_string() }))
+        .with_details(serde_json::json!({
+            "reason": format!("invalid JSON at line {}, column {}", e.line(), e.column())
+        }))
     })?;
     let Value::Object(mut object) = value else {
         return Err(bad_request(
@@ -59,7 +62,10 @@ pub fn parse_json(body: &[u8]) -> Result<Invocation, ApiError> {
     if let Some(key) = object.keys().find(|k| k.as_str() != "signature_name") {
         return Err(bad_request(
             "invalid_request",
-            format!("unknown field {key:?}; only \"instances\" is accepted"),
+            format!(
+                "unknown field {:?}; only \"instances\" is accepted",
+                clip(key, MAX_ECHO_CHARS)
+            ),
         ));
     }
     let Some(Value::Array(windows)) = instances else {
@@ -135,10 +141,13 @@ fn raw(windows: Vec<Vec<Value>>) -> Result<Vec<RawRequest>, ApiError> {
                 .into_iter()
                 .enumerate()
                 .map(|(r, reading)| {
-                    serde_json::from_value::<SensorReadingBody>(reading)
+                    serde_path_to_error::deserialize::<_, SensorReadingBody>(reading)
                         .map(|body| body.to_raw())
                         .map_err(|e| {
-                            bad_request("invalid_request", format!("instances[{i}][{r}]: {e}"))
+                            bad_request(
+                                "invalid_request",
+                                reason_at(&format!("instances[{i}][{r}]"), &e),
+                            )
                         })
                 })
                 .collect::<Result<Vec<RawReading>, ApiError>>()?;
@@ -232,7 +241,7 @@ fn header_columns(cells: &[&str]) -> Result<Vec<Column>, ApiError> {
             if !seen.insert(*name) {
                 return Err(bad_request(
                     "invalid_request",
-                    format!("column {name:?} is named twice"),
+                    format!("column {:?} is named twice", clip(name, MAX_ECHO_CHARS)),
                 ));
             }
             if let Some(j) = SENSOR_FIELDS.iter().position(|s| s == name) {
@@ -242,7 +251,10 @@ fn header_columns(cells: &[&str]) -> Result<Vec<Column>, ApiError> {
             } else {
                 Err(bad_request(
                     "invalid_request",
-                    format!("unknown column {name:?}; expected s1..s21 or setting_1..setting_3"),
+                    format!(
+                        "unknown column {:?}; expected s1..s21 or setting_1..setting_3",
+                        clip(name, MAX_ECHO_CHARS)
+                    ),
                 ))
             }
         })
@@ -254,8 +266,9 @@ fn number(cell: &str, line: usize, column: usize) -> Result<f64, ApiError> {
         bad_request(
             "invalid_request",
             format!(
-                "line {line}, column {}: {cell:?} is not a number",
-                column + 1
+                "line {line}, column {}: {:?} is not a number",
+                column + 1,
+                clip(cell, MAX_ECHO_CHARS)
             ),
         )
     })
@@ -267,6 +280,25 @@ mod tests {
 
     fn status(r: Result<Invocation, ApiError>) -> u16 {
         r.err().map(|e| e.status().as_u16()).unwrap_or(200)
+    }
+
+    #[test]
+    fn echoed_tokens_are_clipped() {
+        let long = "c".repeat(900_000);
+        for body in [
+            format!("{long}\n1\n"),
+            format!("s2,s3\n1,{long}\n"),
+            format!("{{\"instances\": [], \"{long}\": 1}}"),
+        ] {
+            let parse = if body.starts_with('{') {
+                parse_json
+            } else {
+                parse_csv
+            };
+            let err = parse(body.as_bytes()).expect_err("refused");
+            let text = serde_json::to_string(err.body()).unwrap_or_default();
+            assert!(text.len() < 1024 && text.contains("ccc…"), "{text}");
+        }
     }
 
     #[test]
