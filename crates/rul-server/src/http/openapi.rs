@@ -1,5 +1,6 @@
 //! OpenAPI 3.1 document generated from the handler and body types (served at GET /openapi.json).
 
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
@@ -156,8 +157,10 @@ impl Modify for EngineIdRule {
             .into_iter()
             .flatten()
             {
+                // Path parameters only: a query filter (GET /alerts?engine_id=) that matches nothing is an empty list.
                 for p in op.parameters.iter_mut().flatten() {
                     if p.name == "engine_id"
+                        && matches!(p.parameter_in, ParameterIn::Path)
                         && let Some(schema) = p.schema.as_mut()
                     {
                         constrain(schema);
@@ -239,11 +242,33 @@ pub fn document() -> serde_json::Value {
     json
 }
 
-/// The operating settings are all three or none: every schema with `setting_1..3` properties gets
-/// `dependentRequired` (JSON Schema 2020-12, which OpenAPI 3.1 uses; utoipa has no attribute for it) and the
-/// three as plain numbers — the server also takes `null` as "not sent", but a document that allowed
-/// `{"setting_1": 1, "setting_2": null, ...}` would describe a request the server refuses.
-fn settings_together(value: &mut serde_json::Value) {
+/// The operating settings are all three or none: schemas with `setting_1..3` properties get `dependentRequired`
+/// (JSON Schema 2020-12, which OpenAPI 3.1 uses; utoipa has no attribute for it). Batch items keep a copy
+/// without it (`BatchSensorReading`): a batch answers a broken item inside its 200, item by item.
+fn settings_together(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(loose) = schemas.get("SensorReadingBody").cloned() {
+        schemas.insert("BatchSensorReading".into(), loose);
+        if let Some(r) = schemas
+            .get_mut("BatchRequestItem")
+            .and_then(|b| b.pointer_mut("/properties/sensor_data/items/$ref"))
+        {
+            *r = "#/components/schemas/BatchSensorReading".into();
+        }
+    }
+    for (name, schema) in schemas.iter_mut() {
+        if name != "BatchSensorReading" {
+            require_settings_together(schema);
+        }
+    }
+}
+
+fn require_settings_together(value: &mut serde_json::Value) {
     const SETTINGS: [&str; 3] = ["setting_1", "setting_2", "setting_3"];
     match value {
         serde_json::Value::Object(map) => {
@@ -252,32 +277,21 @@ fn settings_together(value: &mut serde_json::Value) {
                 .and_then(serde_json::Value::as_object)
                 .is_some_and(|p| SETTINGS.iter().all(|s| p.contains_key(*s)));
             if has_all {
-                if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
-                    for s in SETTINGS {
-                        if let Some(serde_json::Value::Object(schema)) = props.get_mut(s) {
-                            schema.insert("type".into(), "number".into());
-                        }
-                    }
-                }
                 let others = |me: &str| {
                     SETTINGS
-                        .iter()
-                        .filter(|s| **s != me)
-                        .copied()
+                        .into_iter()
+                        .filter(|s| *s != me)
                         .collect::<Vec<_>>()
                 };
-                map.insert(
-                    "dependentRequired".into(),
-                    serde_json::json!({
-                        "setting_1": others("setting_1"),
-                        "setting_2": others("setting_2"),
-                        "setting_3": others("setting_3"),
-                    }),
-                );
+                let rule: serde_json::Map<String, serde_json::Value> = SETTINGS
+                    .into_iter()
+                    .map(|s| (s.to_string(), others(s).into()))
+                    .collect();
+                map.insert("dependentRequired".into(), rule.into());
             }
-            map.values_mut().for_each(settings_together);
+            map.values_mut().for_each(require_settings_together);
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(settings_together),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(require_settings_together),
         _ => {}
     }
 }
@@ -372,7 +386,11 @@ mod tests {
             reading["dependentRequired"]["setting_3"],
             serde_json::json!(["setting_1", "setting_2"])
         );
-        assert_eq!(reading["properties"]["setting_2"]["type"], "number");
+        assert!(schema(&json, "BatchSensorReading")["dependentRequired"].is_null());
+        assert_eq!(
+            schema(&json, "BatchRequestItem")["properties"]["sensor_data"]["items"]["$ref"],
+            "#/components/schemas/BatchSensorReading"
+        );
         assert_eq!(predict["sensor_data"]["minItems"], 1);
         assert_eq!(predict["sensor_data"]["maxItems"], rul_data::MAX_READINGS);
         assert_eq!(predict["use_sagemaker"]["type"], "boolean");
