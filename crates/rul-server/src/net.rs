@@ -117,12 +117,20 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending => match this.first_byte.as_mut() {
-                Some(sleep) if sleep.as_mut().poll(cx).is_ready() => Poll::Ready(Err(
-                    io::Error::new(io::ErrorKind::TimedOut, "no bytes from the client in time"),
-                )),
-                _ => Poll::Pending,
-            },
+            Poll::Pending => {
+                let expired = this
+                    .first_byte
+                    .as_mut()
+                    .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no bytes from the client in time",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
             other => other,
         }
     }

@@ -194,6 +194,12 @@ async fn stalled_connections_are_closed_after_the_header_timeout() {
         closed.iter().filter(|c| !**c).count()
     );
     health_ok(&server, Duration::from_secs(10)).await;
+
+    // A gRPC connection that never sends its preface is closed after the same timeout.
+    let mut silent = TcpStream::connect(server.grpc).await.expect("connect grpc");
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "a silent gRPC connection was left open");
     server.finish().await;
 }
 

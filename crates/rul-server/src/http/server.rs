@@ -18,7 +18,8 @@ use tower::ServiceExt;
 use crate::net::{Activity, Watched, accept_pause, configure_stream};
 use crate::shutdown::{Draining, Listener};
 
-/// After the stop, a connection is closed once it has been quiet this long (an in-flight request finishes first).
+/// After the stop, a connection is closed once it has been quiet this long: gracefully if it has served a request
+/// (an in-flight one finishes first), at once if it never delivered a complete request head.
 const QUIET: Duration = Duration::from_millis(250);
 
 /// Concurrent requests one h2c connection may have open (REST clients rarely use HTTP/2 at all).
@@ -174,6 +175,9 @@ async fn serve_connection(shared: &Shared, tcp: TcpStream) {
                     return;
                 }
                 if quiet_due.is_some() && now >= activity.last() + QUIET {
+                    if !activity.served_any() {
+                        return;
+                    }
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
