@@ -120,7 +120,10 @@ fn serve_binary_end_to_end() {
     // First the process reports not-ready while it still serves, so load balancers move away.
     let deadline = Instant::now() + Duration::from_secs(10);
     while http(server.http, "GET", "/ready", "").0 != 503 {
-        assert!(Instant::now() < deadline, "/ready never answered 503 after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "/ready never answered 503 after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (status, _) = http(server.http, "GET", "/health", "");

@@ -89,7 +89,9 @@ impl Running {
     }
 }
 
-async fn grpc_status(health: &mut HealthClient<tonic::transport::Channel>) -> Option<ServingStatus> {
+async fn grpc_status(
+    health: &mut HealthClient<tonic::transport::Channel>,
+) -> Option<ServingStatus> {
     let request = tonic_health::pb::HealthCheckRequest {
         service: "rul.v1.PredictionService".into(),
     };
@@ -212,14 +214,20 @@ async fn shutdown_reports_not_ready_first_while_still_serving() {
     let mut server = start(config).await;
     let health = server.health().await;
     let client = reqwest::Client::new();
-    let ready = client.get(server.url("/ready")).send().await.expect("ready");
+    let ready = client
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), 200);
 
     server.trigger();
     poll(Duration::from_secs(10), "/ready 503", || {
         let request = client.get(server.url("/ready")).send();
         async move {
-            let response = request.await.expect("server still accepts during the delay");
+            let response = request
+                .await
+                .expect("server still accepts during the delay");
             response.status() == 503
         }
     })
@@ -361,7 +369,12 @@ async fn shutdown_under_load_loses_no_accepted_request() {
         "shutdown under load: {ok} answered 200, {not_sent} refused before sending, {} lost",
         lost.len()
     );
-    assert!(lost.is_empty(), "{} lost: {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     assert_eq!(
         ok + not_sent,
         REQUESTS,

@@ -69,8 +69,14 @@ impl ConnectionArgs {
         }
         for (name, value) in [
             ("HTTP_HEADER_TIMEOUT_SECS", self.http_header_timeout_secs),
-            ("GRPC_KEEPALIVE_INTERVAL_SECS", self.grpc_keepalive_interval_secs),
-            ("GRPC_KEEPALIVE_TIMEOUT_SECS", self.grpc_keepalive_timeout_secs),
+            (
+                "GRPC_KEEPALIVE_INTERVAL_SECS",
+                self.grpc_keepalive_interval_secs,
+            ),
+            (
+                "GRPC_KEEPALIVE_TIMEOUT_SECS",
+                self.grpc_keepalive_timeout_secs,
+            ),
         ] {
             if !(1..=3600).contains(&value) {
                 problems.push(format!("{name} must be between 1 and 3600, got {value}"));

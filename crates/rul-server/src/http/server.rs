@@ -106,7 +106,11 @@ struct Shared {
     stop: Listener,
 }
 
-fn spawn_connection(shared: Arc<Shared>, tcp: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+fn spawn_connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     configure_stream(&tcp, shared.limits.keepalive);
     tokio::spawn(async move {
         serve_connection(&shared, tcp).await;
