@@ -13,8 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     println!("cargo:rerun-if-changed={}", proto.display());
+    // Type names let the codec name the message a client got wrong; the codec answers INVALID_ARGUMENT for it.
+    let mut prost_config = tonic_prost_build::Config::new();
+    prost_config.enable_type_names();
     tonic_prost_build::configure()
+        .codec_path("crate::grpc::codec::ProtoCodec")
         .file_descriptor_set_path(out_dir.join("rul_v1_descriptor.bin"))
-        .compile_protos(&[proto], &[proto_root])?;
+        .compile_with_config(prost_config, &[proto], &[proto_root])?;
     Ok(())
 }

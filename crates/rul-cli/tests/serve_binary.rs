@@ -1,5 +1,6 @@
 //! Starts the real `rul serve` binary with environment configuration on ephemeral ports, checks
-//! REST and gRPC agree, that /metrics moves, and that SIGTERM lets an in-flight request finish.
+//! REST and gRPC agree, that /metrics moves, and that SIGTERM first reports not-ready and lets an in-flight
+//! request finish.
 
 mod common;
 
@@ -15,7 +16,8 @@ fn start(model: &std::path::Path) -> common::Server {
     command
         .arg("serve")
         .env("MODEL_PATH", model)
-        .env("HTTP_PORT", "0");
+        .env("HTTP_PORT", "0")
+        .env("SHUTDOWN_DELAY_SECS", "2");
     common::start(command)
 }
 
@@ -115,7 +117,17 @@ fn serve_binary_end_to_end() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    std::thread::sleep(Duration::from_millis(300));
+    // First the process reports not-ready while it still serves, so load balancers move away.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http(server.http, "GET", "/ready", "").0 != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "/ready never answered 503 after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _) = http(server.http, "GET", "/health", "");
+    assert_eq!(status, 200, "still serving during the shutdown delay");
     inflight
         .write_all(rest_of_body.as_bytes())
         .expect("finish body");

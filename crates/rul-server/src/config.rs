@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use rul_core::{InferenceEngine, PredictorConfig};
 
+mod connections;
 mod fleet;
 mod mqtt;
 mod sagemaker;
 
+pub use connections::ConnectionArgs;
 pub use fleet::{FleetArgs, redacted_url};
 pub use mqtt::{Broker, MqttArgs, MqttSettings, prefix_problem};
 
@@ -75,6 +77,9 @@ pub struct ServerConfig {
     /// MQTT telemetry: readings in, predictions and alerts out (off unless MQTT_URL is set).
     #[command(flatten)]
     pub mqtt: MqttArgs,
+    /// Connection limits and timeouts of both listeners.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// Log filter (tracing EnvFilter syntax, e.g. "info" or "rul_server=debug,info").
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -120,6 +125,10 @@ pub struct ServerConfig {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Seconds between SIGTERM/SIGINT and closing the listeners, during which /ready answers 503 and gRPC health
+    /// NOT_SERVING while requests are still served, so load balancers stop sending new work first.
+    #[arg(long, env = "SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub shutdown_delay_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -136,6 +145,7 @@ impl Default for ServerConfig {
             sagemaker: SageMakerArgs::default(),
             fleet: FleetArgs::default(),
             mqtt: MqttArgs::default(),
+            connections: ConnectionArgs::default(),
             log_level: "info".into(),
             log_format: None,
             admin_token: None,
@@ -151,6 +161,7 @@ impl Default for ServerConfig {
             grpc_max_message_bytes: 4 * 1_048_576,
             concurrency_limit: 256,
             shutdown_grace_secs: 10,
+            shutdown_delay_secs: 5,
         }
     }
 }
@@ -243,6 +254,13 @@ impl ServerConfig {
             ));
         }
         problems.extend(self.sagemaker.problems(self.request_timeout_ms));
+        problems.extend(self.connections.problems(self.request_timeout_ms));
+        if self.shutdown_delay_secs > 3600 {
+            problems.push(format!(
+                "SHUTDOWN_DELAY_SECS must be at most 3600, got {}",
+                self.shutdown_delay_secs
+            ));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -307,6 +325,11 @@ impl ServerConfig {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
+    /// How long the server reports not-ready before it stops accepting connections at shutdown.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
     /// The core's configuration derived from these settings.
     pub fn predictor_config(&self) -> PredictorConfig {
         PredictorConfig {
@@ -336,6 +359,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sagemaker", &self.sagemaker)
             .field("fleet", &self.fleet)
             .field("mqtt", &self.mqtt)
+            .field("connections", &self.connections)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("admin_token", &self.admin_token().map(|_| "<redacted>"))
@@ -351,6 +375,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("grpc_max_message_bytes", &self.grpc_max_message_bytes)
             .field("concurrency_limit", &self.concurrency_limit)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("shutdown_delay_secs", &self.shutdown_delay_secs)
             .finish()
     }
 }

@@ -12,12 +12,12 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod mqtt;
+pub mod net;
 pub mod shutdown;
 pub mod webhook;
 
 use std::future::Future;
 
-use axum::serve::ListenerExt;
 use rul_core::{PredictError, Predictor};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -69,11 +69,14 @@ pub enum ServeError {
     },
 }
 
-/// Runs the service until SIGTERM/SIGINT: validates the config, installs metrics, binds HOST:HTTP_PORT and
-/// HOST:GRPC_PORT, serves both, drains in-flight requests within SHUTDOWN_GRACE_SECS, then stops the core.
+/// Runs the service until SIGTERM/SIGINT: validates the config, raises the open-file limit, installs metrics,
+/// binds HOST:HTTP_PORT and HOST:GRPC_PORT, serves both, and shuts down as [`serve_with_listeners`] describes.
 /// Logging is not initialised here (see [`logging::init`]).
 pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     config.validate()?;
+    if let Some(limit) = net::raise_open_file_limit() {
+        tracing::debug!(open_files = limit, "open-file limit");
+    }
     let http_addr = config.http_addr()?;
     let grpc_addr = config.grpc_addr()?;
     let http = TcpListener::bind(http_addr)
@@ -93,14 +96,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     serve_with_listeners(config, http, grpc, shutdown::signal()).await
 }
 
-/// [`serve`] on listeners the caller bound (tests use 127.0.0.1:0), stopping when `shutdown` resolves.
+/// [`serve`] on listeners the caller bound (tests use 127.0.0.1:0), stopping when `shutdown` resolves: then /ready
+/// answers 503 and gRPC health NOT_SERVING for SHUTDOWN_DELAY_SECS while requests are still served (HTTP/1 answers
+/// with `Connection: close`), then both listeners stop accepting, in-flight requests get SHUTDOWN_GRACE_SECS to
+/// finish while keep-alive connections close (HTTP/2 GOAWAY), and the core stops.
 pub async fn serve_with_listeners(
-    config: ServerConfig,
+    mut config: ServerConfig,
     http: TcpListener,
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    fit_connection_caps(&mut config);
     let handle = metrics::install()?;
     tracing::info!(config = ?config, "effective configuration");
     let remote = remote_backend(&config).await;
@@ -121,22 +128,25 @@ pub async fn serve_with_listeners(
         .as_ref()
         .and_then(|f| Some(mqtt::spawn(f, config.mqtt.settings()?)));
     let (trigger, stop) = shutdown::channel();
+    let draining = shutdown::Draining::default();
     let router = http::http_router(
         AppState::new(predictor.clone(), &config, Some(handle.clone()))
             .with_fleet(fleet.clone())
-            .with_shutdown(stop.clone()),
+            .with_shutdown(stop.clone())
+            .with_draining(draining.clone()),
     );
     let (routes, reporter) = grpc::grpc_routes(predictor.clone(), fleet, &config).await?;
 
     let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
-        let stop = stop.clone();
+        let limits = http::server::HttpLimits {
+            max_connections: config.connections.http_max_connections,
+            header_timeout: config.connections.header_timeout(),
+            idle_timeout: config.connections.idle_timeout(),
+            keepalive: config.connections.keepalive_interval(),
+        };
+        let (stop, draining) = (stop.clone(), draining.clone());
         async move {
-            // Small JSON answers: never wait on Nagle's algorithm.
-            let http = http.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(http, router)
-                .with_graceful_shutdown(stop.wait())
+            http::server::serve_http(http, router, limits, draining, stop)
                 .await
                 .map_err(ServeError::Http)
         }
@@ -205,8 +215,26 @@ pub async fn serve_with_listeners(
         }
     };
 
-    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
+    draining.start();
     grpc::set_serving(&reporter, false).await;
+    if outcome.is_ok() && !config.shutdown_delay().is_zero() {
+        tracing::info!(
+            delay_secs = config.shutdown_delay_secs,
+            "shutting down: reporting not-ready while still serving"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(config.shutdown_delay()) => {}
+            result = &mut http_task, if !http_done => {
+                http_done = true;
+                tracing::error!(error = %task_failure("http", result), "http server failed during the shutdown delay");
+            }
+            result = &mut grpc_task, if !grpc_done => {
+                grpc_done = true;
+                tracing::error!(error = %task_failure("grpc", result), "grpc server failed during the shutdown delay");
+            }
+        }
+    }
+    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
     trigger.fire();
     let drain = async {
         if !http_done && let Ok(Err(e)) = (&mut http_task).await {
@@ -239,6 +267,30 @@ pub async fn serve_with_listeners(
     predictor.shutdown().await;
     tracing::info!("stopped");
     outcome
+}
+
+/// Lowers HTTP_MAX_CONNECTIONS and GRPC_MAX_CONNECTIONS, if needed, so both fit under the open-file limit with
+/// room for the store, the model files and the accept loop itself (accept would otherwise fail with EMFILE).
+fn fit_connection_caps(config: &mut ServerConfig) {
+    const RESERVE: u64 = 256;
+    let Some(open_files) = net::open_file_limit() else {
+        return;
+    };
+    let wanted = (
+        config.connections.http_max_connections,
+        config.connections.grpc_max_connections,
+    );
+    let (http, grpc) = config.connections.caps_within(open_files, RESERVE);
+    if (http, grpc) != wanted {
+        tracing::warn!(
+            open_files,
+            http_max_connections = http,
+            grpc_max_connections = grpc,
+            "connection caps lowered to fit the open-file limit"
+        );
+        config.connections.http_max_connections = http;
+        config.connections.grpc_max_connections = grpc;
+    }
 }
 
 /// The fleet over DATABASE_URL (state rebuilt from the store), or None in SageMaker container mode.

@@ -81,6 +81,10 @@ fn describe() {
         "Request latency from arrival to response headers, by transport and route."
     );
     metrics::describe_counter!(
+        crate::grpc::codec::INVALID_MESSAGES_TOTAL,
+        "gRPC request messages that were not valid protobuf (answered INVALID_ARGUMENT), by expected type."
+    );
+    metrics::describe_counter!(
         crate::mqtt::MESSAGES_TOTAL,
         "MQTT reading messages handled, by outcome (ok, duplicate, or why it was dead-lettered)."
     );

@@ -1,4 +1,8 @@
-//! Shutdown plumbing: the process signal (SIGTERM/SIGINT) and a broadcast both servers wait on.
+//! Shutdown plumbing: the process signal (SIGTERM/SIGINT), the draining flag that readiness reports during the
+//! shutdown delay, and a broadcast both servers wait on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rul_core::Predictor;
 use tokio::sync::watch;
@@ -57,6 +61,22 @@ impl Listener {
     pub async fn wait(mut self) {
         // An Err means the trigger is gone, which also means: shut down.
         let _ = self.0.wait_for(|fired| *fired).await;
+    }
+}
+
+/// Set once shutdown began: /ready answers 503 and HTTP/1 answers carry `Connection: close` from then on.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// Marks the server as shutting down (idempotent).
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown began.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

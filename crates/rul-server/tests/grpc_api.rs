@@ -397,7 +397,8 @@ impl Decoder for RawDecoder {
 }
 
 #[tokio::test]
-async fn malformed_protobuf_is_refused_and_server_keeps_serving() {
+async fn malformed_protobuf_is_a_client_error_and_server_keeps_serving() {
+    let metrics = rul_server::metrics::install().expect("metrics");
     let server = Server::ready(default_config()).await;
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     for garbage in [
@@ -413,10 +414,20 @@ async fn malformed_protobuf_is_refused_and_server_keeps_serving() {
             .unary(tonic::Request::new(garbage), path, RawCodec)
             .await
             .expect_err("malformed");
-        // gRPC's status-code table: "Error parsing request proto" -> INTERNAL.
-        assert_eq!(status.code(), Code::Internal, "{status:?}");
+        // The client sent bytes that are not the message: its mistake, named without internal type names.
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(
+            status.message(),
+            "request body is not a valid rul.v1.RULRequest message"
+        );
     }
     assert_still_serves(&mut server.client().await).await;
+    let text = metrics.render();
+    let counted = text
+        .lines()
+        .find(|l| l.starts_with("rul_grpc_invalid_messages_total{message=\"rul.v1.RULRequest\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(counted.is_some_and(|n| n >= 3.0), "{text}");
 }
 
 #[tokio::test]

@@ -44,6 +44,9 @@ pub fn start(mut command: Command) -> Server {
     if !command.get_envs().any(|(k, _)| k == "SHUTDOWN_GRACE_SECS") {
         command.env("SHUTDOWN_GRACE_SECS", "20");
     }
+    if !command.get_envs().any(|(k, _)| k == "SHUTDOWN_DELAY_SECS") {
+        command.env("SHUTDOWN_DELAY_SECS", "0");
+    }
     let mut child = command
         .env("HOST", "127.0.0.1")
         .env("GRPC_PORT", "0")

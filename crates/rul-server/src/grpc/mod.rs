@@ -2,8 +2,10 @@
 //! enforces deadlines, the concurrency limit and the message-size status for PredictionService calls.
 
 mod alerts;
+pub mod codec;
 pub mod convert;
 mod fleet;
+mod incoming;
 pub mod service;
 
 use std::convert::Infallible;
@@ -17,8 +19,6 @@ use axum::http::{HeaderMap, Request, Response};
 use rul_core::Predictor;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Code, Status};
@@ -102,7 +102,9 @@ pub async fn set_serving(reporter: &HealthReporter, serving: bool) {
     reporter.set_service_status("", status).await;
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls (HTTP/2 GOAWAY).
+/// Connections are capped at GRPC_MAX_CONNECTIONS, must send their first bytes within HTTP_HEADER_TIMEOUT_SECS,
+/// are pinged every GRPC_KEEPALIVE_INTERVAL_SECS, and may open GRPC_MAX_CONCURRENT_STREAMS calls at once.
 pub async fn serve_grpc(
     listener: TcpListener,
     routes: Routes,
@@ -118,17 +120,14 @@ pub async fn serve_grpc(
             config.request_timeout(),
         ))
         .into_inner();
-    // Our own listener bypasses tonic's socket options, so set TCP_NODELAY here.
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(tcp) = &stream {
-            let _ = tcp.set_nodelay(true);
-        }
-        stream
-    });
+    let limits = &config.connections;
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive_interval()))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout()))
+        .max_concurrent_streams(limits.grpc_max_concurrent_streams)
         .layer(layers)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming::capped(listener, limits), shutdown)
         .await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod predict;
 pub mod routes;
 pub mod sagemaker;
+pub mod server;
 pub mod ui;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub alert_policy: rul_fleet::AlertPolicy,
     /// Fires at shutdown: ends the live event streams so that open pages do not hold up the drain.
     pub shutdown: Option<crate::shutdown::Listener>,
+    /// Set when shutdown began: GET /ready answers 503 while requests are still served.
+    pub draining: crate::shutdown::Draining,
     body_limit: usize,
     request_timeout: Duration,
     limiter: Arc<Semaphore>,
@@ -78,6 +81,7 @@ impl AppState {
             fleet: None,
             alert_policy: config.fleet.alert_policy(),
             shutdown: None,
+            draining: crate::shutdown::Draining::default(),
             body_limit: config.body_limit_bytes,
             request_timeout: config.request_timeout(),
             limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
@@ -97,6 +101,12 @@ impl AppState {
     /// The same state ending its live event streams (GET /events) when `shutdown` fires.
     pub fn with_shutdown(mut self, shutdown: crate::shutdown::Listener) -> Self {
         self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// The same state reporting not-ready once `draining` is set.
+    pub fn with_draining(mut self, draining: crate::shutdown::Draining) -> Self {
+        self.draining = draining;
         self
     }
 }

@@ -97,17 +97,27 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
     })
 }
 
-/// Readiness: 200 once the model is loaded and warmed up, 503 before.
+/// Readiness: 200 once the model is loaded and warmed up, 503 before and from the start of a shutdown.
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = ReadyResponse),
-        (status = 503, description = "Not ready yet (loading or warming up)", body = ReadyResponse),
+        (status = 503, description = "Not ready (loading, warming up, or shutting down)", body = ReadyResponse),
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyResponse>) {
+    if state.draining.is_set() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ReadyResponse {
+                ready: false,
+                model_version: None,
+                reason: Some("shutting down".to_string()),
+            }),
+        );
+    }
     if state.predictor.is_ready() {
         let model_version = state.predictor.model_info().map(|m| m.version.clone());
         (

@@ -87,6 +87,7 @@ pub fn config(model: &Path) -> ServerConfig {
         grpc_port: 0,
         model_path: model.to_path_buf(),
         shutdown_grace_secs: 5,
+        shutdown_delay_secs: 0,
         fleet: rul_server::FleetArgs {
             database_url: fresh_sqlite_url(),
             ..Default::default()
