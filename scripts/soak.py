@@ -87,8 +87,10 @@ def client(port, stop, tally, remote_share, seed):
             conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
             sent = True
             answer = conn.getresponse()
-            answer.read()
+            data = answer.read()
             tally.add(f"{answer.status // 100}xx")
+            if b'"source":"local_fallback"' in data:
+                tally.add("answered_by_fallback")
             if answer.getheader("connection", "").lower() == "close":
                 conn.close()
                 conn = None
