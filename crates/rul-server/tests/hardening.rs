@@ -9,94 +9,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::running::{Running, grpc_status};
 use common::*;
+use rul_server::ServerConfig;
 use rul_server::config::ConnectionArgs;
-use rul_server::{ServeError, ServerConfig, serve_with_listeners};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
-struct Running {
-    http: SocketAddr,
-    grpc: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServeError>>,
-}
-
+/// A server that serves (model loaded, gRPC SERVING).
 async fn start(config: ServerConfig) -> Running {
-    let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
-    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-    let (http, grpc) = (
-        http_listener.local_addr().expect("addr"),
-        grpc_listener.local_addr().expect("addr"),
-    );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_with_listeners(
-        config,
-        http_listener,
-        grpc_listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let running = Running {
-        http,
-        grpc,
-        stop: Some(stop),
-        task,
-    };
-    let health = running.health().await;
-    poll(Duration::from_secs(60), "SERVING", || {
-        let mut health = health.clone();
-        async move { grpc_status(&mut health).await == Some(ServingStatus::Serving) }
-    })
-    .await;
+    let running = Running::start(config).await;
+    running.wait_serving().await;
     running
-}
-
-impl Running {
-    async fn health(&self) -> HealthClient<tonic::transport::Channel> {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        HealthClient::new(channel)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
-    /// Starts the shutdown (as SIGTERM would).
-    fn trigger(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Shuts down (if not yet triggered) and expects a clean stop.
-    async fn finish(mut self) {
-        self.trigger();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("stops in time")
-            .expect("join")
-            .expect("clean stop");
-    }
-}
-
-async fn grpc_status(
-    health: &mut HealthClient<tonic::transport::Channel>,
-) -> Option<ServingStatus> {
-    let request = tonic_health::pb::HealthCheckRequest {
-        service: "rul.v1.PredictionService".into(),
-    };
-    let status = health.check(request).await.ok()?.into_inner().status;
-    ServingStatus::try_from(status).ok()
 }
 
 /// Polls `condition` every 10 ms until it holds; fails the test if it does not within `limit`.
@@ -164,7 +90,7 @@ async fn stalled_connections_leave_room_for_health() {
     let streams = stalled(server.http, stalled_budget(400)).await;
     health_ok(&server, Duration::from_secs(10)).await;
     drop(streams);
-    server.finish().await;
+    server.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
@@ -202,7 +128,7 @@ async fn stalled_connections_are_closed_after_the_header_timeout() {
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "a silent gRPC connection was left open");
-    server.finish().await;
+    server.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
@@ -250,7 +176,7 @@ async fn shutdown_reports_not_ready_first_while_still_serving() {
         "HTTP/1 answers ask the client to reconnect"
     );
     drop(health);
-    server.finish().await;
+    server.stop().await.expect("clean stop");
 }
 
 /// What became of one request of the load.

@@ -7,89 +7,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::running::Running;
 use common::*;
 use rul_server::grpc::pb::prediction_service_client::PredictionServiceClient;
 use rul_server::grpc::{convert, pb};
 use rul_server::http::predict::PredictBody;
-use rul_server::{ServeError, ServerConfig, loadgen, serve_with_listeners};
+use rul_server::{ServeError, ServerConfig, loadgen};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-struct Running {
-    http: SocketAddr,
-    grpc: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServeError>>,
-}
-
-impl Running {
-    async fn start(config: ServerConfig) -> Running {
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
-        let grpc_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let (http, grpc) = (
-            http_listener.local_addr().expect("addr"),
-            grpc_listener.local_addr().expect("addr"),
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with_listeners(
-            config,
-            http_listener,
-            grpc_listener,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Running {
-            http,
-            grpc,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn wait_serving(&self) {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        let mut health = HealthClient::new(channel);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let request = tonic_health::pb::HealthCheckRequest {
-                service: "rul.v1.PredictionService".into(),
-            };
-            let status = health
-                .check(request)
-                .await
-                .expect("health")
-                .into_inner()
-                .status;
-            if status == ServingStatus::Serving as i32 {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never became SERVING"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("stops in time")
-            .expect("join")
-    }
-}
+use tokio::net::TcpStream;
 
 fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")

@@ -61,7 +61,7 @@ fn describe(path: Option<&str>, message: &str) -> String {
         .rsplit_once(" at line ")
         .map_or(message, |(head, _)| head);
     let raw_name = message.split('`').nth(1).unwrap_or_default();
-    let quoted = |_: &str| clip(raw_name, MAX_ECHO_CHARS);
+    let name = clip(raw_name, MAX_ECHO_CHARS);
     // For an unknown field the path ends in that field's own name: the subject is its parent.
     let path = if message.starts_with("unknown field ") {
         path.and_then(|p| p.strip_suffix(raw_name))
@@ -81,16 +81,13 @@ fn describe(path: Option<&str>, message: &str) -> String {
         let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
         format!("{subject} must have {}", clip(expected, MAX_ECHO_CHARS))
     } else if message.starts_with("unknown field ") {
-        format!("{subject} has an unknown field \"{}\"", quoted(message))
+        format!("{subject} has an unknown field \"{}\"", name)
     } else if message.starts_with("unknown variant ") {
         format!("{subject} is not one of the allowed values")
     } else if message.starts_with("missing field ") {
-        format!(
-            "{subject} is missing the required field \"{}\"",
-            quoted(message)
-        )
+        format!("{subject} is missing the required field \"{}\"", name)
     } else if message.starts_with("duplicate field ") {
-        format!("{subject} has the field \"{}\" twice", quoted(message))
+        format!("{subject} has the field \"{}\" twice", name)
     } else {
         // Our own deserializers' messages ("a JSON object", range checks) are already client wording.
         format!("{subject}: {}", clip(message, 4 * MAX_ECHO_CHARS))

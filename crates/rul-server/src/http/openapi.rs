@@ -1,6 +1,6 @@
 //! OpenAPI 3.1 document generated from the handler and body types (served at GET /openapi.json).
 
-use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
@@ -147,16 +147,7 @@ impl Modify for EngineIdRule {
             constrain(id);
         }
         for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for op in operations(item) {
                 // Path parameters only: a query filter (GET /alerts?engine_id=) that matches nothing is an empty list.
                 for p in op.parameters.iter_mut().flatten() {
                     if p.name == "engine_id"
@@ -186,16 +177,7 @@ struct LayerResponses;
 impl Modify for LayerResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for op in operations(item) {
                 let mut add = vec![
                     (
                         "500",
@@ -218,6 +200,19 @@ impl Modify for LayerResponses {
             }
         }
     }
+}
+
+/// The operations of one path (the methods the API uses).
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// A response with an [`errors::ErrorBody`] body.

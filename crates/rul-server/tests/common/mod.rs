@@ -127,4 +127,5 @@ pub fn broken_predictor() -> Predictor {
         ..PredictorConfig::default()
     })
 }
+pub mod running;
 pub mod standin;
