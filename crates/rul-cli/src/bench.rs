@@ -24,6 +24,35 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// Time the network alone in process: 1 window and batches, fast path and burn.
     Model(crate::bench_model::ModelBenchArgs),
+    /// Many large gRPC messages at once, and the server's resident memory during and after (checks
+    /// MAX_INFLIGHT_BYTES).
+    Burst(BurstArgs),
+}
+
+/// `rul bench burst` options.
+#[derive(Args)]
+struct BurstArgs {
+    /// gRPC address of the service under test.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    grpc: String,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Concurrent calls per connection.
+    #[arg(long, default_value_t = 32)]
+    streams: usize,
+    /// Bytes of each PredictRUL message.
+    #[arg(long, default_value_t = 4_000_000)]
+    message_bytes: usize,
+    /// Calls each stream makes one after another.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Process id of the server, to sample its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Seconds to wait after the burst before the last memory sample.
+    #[arg(long, default_value_t = 35)]
+    settle_secs: u64,
 }
 
 /// Load-generator options (the default `rul bench`).
@@ -95,6 +124,7 @@ fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         Some(BenchCommand::Model(model)) => crate::bench_model::run(model),
+        Some(BenchCommand::Burst(burst)) => run_burst(burst),
         None => run_load_test(args.load),
     }
 }
@@ -123,5 +153,24 @@ fn run_load_test(args: LoadArgs) -> anyhow::Result<()> {
     } else {
         println!("{}", report.to_markdown());
     }
+    Ok(())
+}
+
+fn run_burst(args: BurstArgs) -> anyhow::Result<()> {
+    let config = rul_server::loadgen::burst::BurstConfig {
+        grpc: args.grpc,
+        connections: args.connections,
+        streams: args.streams,
+        message_bytes: args.message_bytes,
+        rounds: args.rounds,
+        server_pid: args.server_pid,
+        settle: Duration::from_secs(args.settle_secs),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(rul_server::loadgen::burst::run(&config))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

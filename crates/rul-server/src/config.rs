@@ -169,6 +169,9 @@ impl Default for ServerConfig {
 /// Shortest admin token accepted, so a guessable token cannot be configured by accident.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
+/// Largest MAX_INFLIGHT_BYTES accepted (1 TiB): beyond any machine this runs on, and within the semaphore's range.
+const MAX_INFLIGHT_BYTES_LIMIT: usize = 1 << 40;
+
 impl ServerConfig {
     /// Checks every setting and returns all problems at once, one per line.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -255,6 +258,14 @@ impl ServerConfig {
         }
         problems.extend(self.sagemaker.problems(self.request_timeout_ms));
         problems.extend(self.connections.problems(self.request_timeout_ms));
+        let largest = self.largest_request_bytes();
+        if !(largest..=MAX_INFLIGHT_BYTES_LIMIT).contains(&self.connections.max_inflight_bytes) {
+            problems.push(format!(
+                "MAX_INFLIGHT_BYTES must hold the largest request accepted ({largest} bytes, from BODY_LIMIT_BYTES \
+                 and GRPC_MAX_MESSAGE_BYTES) and be at most {MAX_INFLIGHT_BYTES_LIMIT}, got {}",
+                self.connections.max_inflight_bytes
+            ));
+        }
         if self.shutdown_delay_secs > 3600 {
             problems.push(format!(
                 "SHUTDOWN_DELAY_SECS must be at most 3600, got {}",
@@ -323,6 +334,19 @@ impl ServerConfig {
     /// Grace period for in-flight requests at shutdown.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// Bytes of the largest single request a listener accepts: a REST body, a framed gRPC message, or (in
+    /// container mode) a SageMaker invocation.
+    pub fn largest_request_bytes(&self) -> usize {
+        let invocations = if self.sagemaker.container {
+            INVOCATIONS_MAX_BYTES
+        } else {
+            0
+        };
+        self.body_limit_bytes
+            .max(self.grpc_max_message_bytes.saturating_add(5))
+            .max(invocations)
     }
 
     /// How long the server reports not-ready before it stops accepting connections at shutdown.
@@ -512,6 +536,19 @@ mod tests {
         ] {
             assert!(message.contains(needle), "{needle} missing from {message}");
         }
+    }
+
+    #[test]
+    fn the_byte_budget_must_hold_the_largest_request() {
+        let mut config = ServerConfig::default();
+        config.connections.max_inflight_bytes = config.grpc_max_message_bytes;
+        let message = config.validate().expect_err("too small").to_string();
+        assert!(message.contains("MAX_INFLIGHT_BYTES"), "{message}");
+        config.connections.max_inflight_bytes = config.largest_request_bytes();
+        config.validate().expect("exactly one largest request fits");
+        config.sagemaker.container = true;
+        let message = config.validate().expect_err("6 MB invocations").to_string();
+        assert!(message.contains("MAX_INFLIGHT_BYTES"), "{message}");
     }
 
     #[test]

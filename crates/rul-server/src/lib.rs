@@ -2,6 +2,7 @@
 //! reflection) and REST (axum) in one process sharing one Predictor, plus Prometheus metrics, logging,
 //! configuration, graceful shutdown, a gRPC client helper and a load generator.
 
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod grpc;
@@ -129,8 +130,10 @@ pub async fn serve_with_listeners(
         .and_then(|f| Some(mqtt::spawn(f, config.mqtt.settings()?)));
     let (trigger, stop) = shutdown::channel();
     let draining = shutdown::Draining::default();
+    let budget = budget::ByteBudget::new(config.connections.max_inflight_bytes);
     let router = http::http_router(
         AppState::new(predictor.clone(), &config, Some(handle.clone()))
+            .with_budget(budget.clone())
             .with_fleet(fleet.clone())
             .with_shutdown(stop.clone())
             .with_draining(draining.clone()),
@@ -154,7 +157,7 @@ pub async fn serve_with_listeners(
     let mut grpc_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
         let stop = stop.clone();
         let config = config.clone();
-        async move { Ok(grpc::serve_grpc(grpc, routes, &config, stop.wait()).await?) }
+        async move { Ok(grpc::serve_grpc(grpc, routes, &config, budget, stop.wait()).await?) }
     });
     let reload_on_hangup = tokio::spawn(shutdown::reload_on_sighup(predictor.clone()));
     let upkeep = tokio::spawn({

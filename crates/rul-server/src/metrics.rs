@@ -85,6 +85,10 @@ fn describe() {
         "gRPC request messages that were not valid protobuf (answered INVALID_ARGUMENT), by expected type."
     );
     metrics::describe_counter!(
+        crate::budget::REFUSED_TOTAL,
+        "Requests refused because MAX_INFLIGHT_BYTES of request bodies were already being handled."
+    );
+    metrics::describe_counter!(
         crate::mqtt::MESSAGES_TOTAL,
         "MQTT reading messages handled, by outcome (ok, duplicate, or why it was dead-lettered)."
     );

@@ -8,12 +8,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
+use rul_server::budget::ByteBudget;
 use rul_server::grpc::pb::prediction_service_client::PredictionServiceClient;
 use rul_server::grpc::pb::{self, reading_ack};
 use rul_server::grpc::{convert, grpc_routes, serve_grpc};
 use rul_server::{AppState, http_router, shutdown};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tonic::transport::Channel;
 use tower::ServiceExt;
 
 const TOKEN: &str = "fleet-admin-token-0123456789";
@@ -230,20 +232,84 @@ async fn rest_ingest_list_history_and_delete() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
-    let config = config(artifact("fleet"));
-    let (predictor, fleet) = fleet_for(&config).await;
+/// The gRPC service of `fleet` on an ephemeral port: a connected client, the server's byte budget, and the
+/// trigger that stops it (dropped: stopped).
+async fn serve_fleet_grpc(
+    config: rul_server::ServerConfig,
+    predictor: rul_core::Predictor,
+    fleet: rul_fleet::Fleet,
+) -> (
+    PredictionServiceClient<Channel>,
+    ByteBudget,
+    shutdown::Trigger,
+) {
     let (routes, _reporter) = grpc_routes(predictor, Some(fleet), &config)
         .await
         .expect("routes");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let (_trigger, stop) = shutdown::channel();
-    tokio::spawn(async move { serve_grpc(listener, routes, &config, stop.wait()).await });
-    let mut client = PredictionServiceClient::connect(addr)
+    let (trigger, stop) = shutdown::channel();
+    let budget = budget_of(&config);
+    let served = budget.clone();
+    tokio::spawn(async move { serve_grpc(listener, routes, &config, served, stop.wait()).await });
+    let client = PredictionServiceClient::connect(addr)
         .await
         .expect("connect");
+    (client, budget, trigger)
+}
+
+/// A stream gives each message's bytes back once it is decoded: one long stream carries many times
+/// MAX_INFLIGHT_BYTES, and afterwards nothing is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_stream_returns_its_bytes_message_by_message() {
+    let mut config = config(artifact("fleet"));
+    config.connections.max_inflight_bytes = 32 * 1024;
+    config.grpc_max_message_bytes = 4096;
+    config.body_limit_bytes = 4096;
+    config.validate().expect("a valid configuration");
+    let (predictor, fleet) = fleet_for(&config).await;
+    let (mut client, budget, _trigger) = serve_fleet_grpc(config, predictor, fleet).await;
+    let history = raw_readings(1000);
+    let messages: Vec<_> = history
+        .iter()
+        .enumerate()
+        .map(|(c, reading)| pb::ReadingMessage {
+            engine_id: "long".into(),
+            cycle: c as u64 + 1,
+            reading: Some(convert::proto_reading(reading)),
+        })
+        .collect();
+    let wire: usize = messages
+        .iter()
+        .map(|m| prost::Message::encoded_len(m) + 5)
+        .sum();
+    assert!(wire > 4 * 32 * 1024, "the stream carries {wire} bytes");
+    let mut acks = client
+        .stream_readings(tokio_stream::iter(messages))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut answered = 0;
+    while let Some(ack) = tokio::time::timeout(Duration::from_secs(120), acks.message())
+        .await
+        .expect("acks keep coming")
+        .expect("no stream error")
+    {
+        assert!(
+            !matches!(ack.result, Some(reading_ack::Result::Error(_))),
+            "{ack:?}"
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 1000);
+    wait_until("the stream's bytes are back", || budget.in_use() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_stream_answers_every_message_in_order_and_survives_bad_ones() {
+    let config = config(artifact("fleet"));
+    let (predictor, fleet) = fleet_for(&config).await;
+    let (mut client, _budget, _trigger) = serve_fleet_grpc(config, predictor, fleet).await;
 
     let history = raw_readings(30);
     let mut messages = Vec::new();
@@ -479,16 +545,7 @@ async fn grpc_alerts_list_watch_and_ack() {
     meta.labels
         .insert("alert_rul_below".into(), "100000".into());
     fleet.register("w-1", meta).await.expect("register");
-    let (routes, _reporter) = grpc_routes(predictor, Some(fleet), &config)
-        .await
-        .expect("routes");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let (_trigger, stop) = shutdown::channel();
-    tokio::spawn(async move { serve_grpc(listener, routes, &config, stop.wait()).await });
-    let mut client = PredictionServiceClient::connect(addr)
-        .await
-        .expect("connect");
+    let (mut client, _budget, _trigger) = serve_fleet_grpc(config, predictor, fleet).await;
     let mut watch = client
         .watch_alerts(pb::WatchAlertsRequest {})
         .await

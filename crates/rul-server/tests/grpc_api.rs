@@ -6,9 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use hyper_util::rt::TokioExecutor;
 use prost::bytes::{Buf, BufMut};
 use rul_core::Predictor;
 use rul_server::ServerConfig;
+use rul_server::budget::ByteBudget;
 use rul_server::grpc::pb::prediction_service_client::PredictionServiceClient;
 use rul_server::grpc::pb::{self, batch_item};
 use rul_server::grpc::{convert, grpc_routes, serve_grpc, set_serving};
@@ -23,6 +25,7 @@ use tonic_health::pb::health_client::HealthClient;
 struct Server {
     addr: String,
     predictor: Predictor,
+    budget: ByteBudget,
     reporter: tonic_health::server::HealthReporter,
     _stop: shutdown::Trigger,
 }
@@ -36,10 +39,15 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("addr"));
         let (trigger, stop) = shutdown::channel();
-        tokio::spawn(async move { serve_grpc(listener, routes, &config, stop.wait()).await });
+        let budget = budget_of(&config);
+        let served = budget.clone();
+        tokio::spawn(
+            async move { serve_grpc(listener, routes, &config, served, stop.wait()).await },
+        );
         Server {
             addr,
             predictor,
+            budget,
             reporter,
             _stop: trigger,
         }
@@ -66,7 +74,24 @@ impl Server {
     async fn client(&self) -> PredictionServiceClient<Channel> {
         PredictionServiceClient::new(self.channel().await).max_decoding_message_size(64 << 20)
     }
+
+    /// A client whose transport keeps no timer of its own: tonic's `Channel` also enforces `grpc-timeout`
+    /// locally, racing the server's answer and reporting `Cancelled` when its own timer wins. Over a plain
+    /// hyper HTTP/2 client the header travels and only the server can end the call.
+    fn client_without_local_deadline(&self) -> PredictionServiceClient<BareHttp2> {
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+        let origin = self.addr.parse().expect("origin");
+        PredictionServiceClient::with_origin(tower::util::BoxCloneService::new(http), origin)
+    }
 }
+
+type BareHttp2 = tower::util::BoxCloneService<
+    tonic::codegen::http::Request<tonic::body::Body>,
+    tonic::codegen::http::Response<hyper::body::Incoming>,
+    hyper_util::client::legacy::Error,
+>;
 
 fn default_config() -> ServerConfig {
     config(artifact("grpc"))
@@ -225,6 +250,43 @@ async fn too_many_readings_are_invalid_argument() {
     let server = Server::ready(default_config()).await;
     let mut client = server.client().await;
     expect_code(&mut client, request("1", 501), Code::InvalidArgument).await;
+    assert_still_serves(&mut client).await;
+}
+
+/// MAX_INFLIGHT_BYTES bounds request bytes, not only calls: a call whose message does not fit beside the ones
+/// being handled is refused at once, and the bytes come back when the holder is answered.
+#[tokio::test]
+async fn request_bytes_beyond_the_budget_are_resource_exhausted() {
+    let big = request("big", 500);
+    let size = prost::Message::encoded_len(&big) + 5;
+    let mut config = default_config();
+    config.connections.max_inflight_bytes = size * 3 / 2;
+    config.grpc_max_message_bytes = size;
+    config.body_limit_bytes = 1024;
+    config.validate().expect("a valid configuration");
+    let server = Server::ready(config).await;
+    let mut client = server.client().await;
+    let pause = server.predictor.pause_model_thread().await.expect("pause");
+    let holder = tokio::spawn({
+        let (mut client, big) = (client.clone(), big.clone());
+        async move { client.predict_rul(big).await }
+    });
+    wait_until("the first message is read", || {
+        server.budget.in_use() >= size
+    })
+    .await;
+    let body = expect_code(&mut client, big.clone(), Code::ResourceExhausted).await;
+    assert_eq!(body["type"], "overloaded", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("MAX_INFLIGHT_BYTES")),
+        "{body}"
+    );
+    drop(pause);
+    holder.await.expect("join").expect("the holder is answered");
+    assert_eq!(server.budget.in_use(), 0, "every byte came back");
+    client.predict_rul(big).await.expect("fits again");
     assert_still_serves(&mut client).await;
 }
 
@@ -433,14 +495,14 @@ async fn malformed_protobuf_is_a_client_error_and_server_keeps_serving() {
 #[tokio::test]
 async fn deadlines_are_honoured() {
     let server = Server::ready(default_config()).await;
-    let mut client = server.client().await;
+    let mut client = server.client_without_local_deadline();
     let pause = server.predictor.pause_model_thread().await.expect("pause");
     let mut req = tonic::Request::new(request("late", 30));
     req.set_timeout(Duration::from_millis(200));
     let status = client.predict_rul(req).await.expect_err("deadline");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     drop(pause);
-    assert_still_serves(&mut client).await;
+    assert_still_serves(&mut server.client().await).await;
 }
 
 #[tokio::test]

@@ -865,6 +865,52 @@ async fn cors_follows_configuration() {
     assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
 
+/// MAX_INFLIGHT_BYTES bounds request bytes, not only requests: a body that does not fit beside the ones being
+/// handled is refused at once with 429, and the bytes come back when the holder is answered.
+#[tokio::test]
+async fn request_bytes_beyond_the_budget_are_refused_with_429() {
+    let body = predict_body("big", 500);
+    let size = serde_json::to_vec(&body).expect("json").len();
+    let mut config = ServerConfig {
+        body_limit_bytes: size + 1024,
+        grpc_max_message_bytes: 1024,
+        ..config(artifact("http"))
+    };
+    config.connections.max_inflight_bytes = size * 3 / 2;
+    config.validate().expect("a valid configuration");
+    let predictor = ready_predictor(&config).await;
+    let budget = budget_of(&config);
+    let router =
+        http_router(AppState::new(predictor.clone(), &config, None).with_budget(budget.clone()));
+    let pause = predictor.pause_model_thread().await.expect("pause");
+    let first = tokio::spawn({
+        let (router, body) = (router.clone(), body.clone());
+        async move { send(&router, post_json("/predict", &body)).await }
+    });
+    wait_until("the first body is read", || budget.in_use() >= size).await;
+    let (status, headers, answer) = send(&router, post_json("/predict", &body)).await;
+    assert_error(status, &answer, StatusCode::TOO_MANY_REQUESTS, "overloaded");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("MAX_INFLIGHT_BYTES")),
+        "{answer}"
+    );
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    let (status, _, _) = send(&router, get("/health")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "requests without a body are not affected"
+    );
+    drop(pause);
+    let (status, _, answer) = first.await.expect("join");
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(budget.in_use(), 0, "every byte came back");
+    let (status, _, answer) = send(&router, post_json("/predict", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
 #[tokio::test]
 async fn load_is_shed_with_429_and_slow_requests_time_out_with_504() {
     let config = ServerConfig {

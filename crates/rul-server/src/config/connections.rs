@@ -34,7 +34,14 @@ pub struct ConnectionArgs {
     /// Seconds a gRPC client has to answer a ping before its connection is closed.
     #[arg(long, env = "GRPC_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
     pub grpc_keepalive_timeout_secs: u64,
+    /// Request bytes being received and handled at once, REST and gRPC together; a request that finds them
+    /// taken is refused (429 / RESOURCE_EXHAUSTED) rather than let memory grow with connections × message size.
+    #[arg(long, env = "MAX_INFLIGHT_BYTES", default_value_t = DEFAULT_MAX_INFLIGHT_BYTES)]
+    pub max_inflight_bytes: usize,
 }
+
+/// 64 MiB: sixteen 4 MB gRPC messages, or sixty-four 1 MB REST bodies, at once.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 << 20;
 
 impl Default for ConnectionArgs {
     fn default() -> Self {
@@ -46,6 +53,7 @@ impl Default for ConnectionArgs {
             grpc_max_concurrent_streams: 100,
             grpc_keepalive_interval_secs: 30,
             grpc_keepalive_timeout_secs: 10,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
         }
     }
 }

@@ -27,6 +27,7 @@ use tonic_health::server::HealthReporter;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use crate::budget::{BudgetExceeded, Budgeted, ByteBudget};
 use crate::config::ServerConfig;
 use crate::http::REQUEST_ID;
 use crate::http::errors::ErrorBody;
@@ -104,11 +105,13 @@ pub async fn set_serving(reporter: &HealthReporter, serving: bool) {
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls (HTTP/2 GOAWAY).
 /// Connections are capped at GRPC_MAX_CONNECTIONS, must send their first bytes within HTTP_HEADER_TIMEOUT_SECS,
-/// are pinged every GRPC_KEEPALIVE_INTERVAL_SECS, and may open GRPC_MAX_CONCURRENT_STREAMS calls at once.
+/// are pinged every GRPC_KEEPALIVE_INTERVAL_SECS, and may open GRPC_MAX_CONCURRENT_STREAMS calls at once; request
+/// bytes come from `budget` (MAX_INFLIGHT_BYTES, shared with the REST listener).
 pub async fn serve_grpc(
     listener: TcpListener,
     routes: Routes,
     config: &ServerConfig,
+    budget: ByteBudget,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), GrpcError> {
     let layers = ServiceBuilder::new()
@@ -118,6 +121,7 @@ pub async fn serve_grpc(
         .layer(GrpcGuardLayer::new(
             config.concurrency_limit,
             config.request_timeout(),
+            budget,
         ))
         .into_inner();
     let limits = &config.connections;
@@ -134,19 +138,22 @@ pub async fn serve_grpc(
 
 /// Deadline (grpc-timeout, capped by REQUEST_TIMEOUT_MS -> DEADLINE_EXCEEDED), concurrency limit with load
 /// shedding (-> RESOURCE_EXHAUSTED) and over-size request (-> RESOURCE_EXHAUSTED) for PredictionService calls.
-/// Health and reflection (long-lived streams) pass through untouched.
+/// Every call's request bytes come from the byte budget (-> RESOURCE_EXHAUSTED when it is empty): a unary
+/// PredictionService call holds them until it is answered, streams (and health, reflection) message by message.
 #[derive(Clone, Debug)]
 pub struct GrpcGuardLayer {
     limiter: Arc<Semaphore>,
     server_timeout: Duration,
+    budget: ByteBudget,
 }
 
 impl GrpcGuardLayer {
-    /// At most `concurrency` calls at once, each limited to `server_timeout`.
-    pub fn new(concurrency: usize, server_timeout: Duration) -> Self {
+    /// At most `concurrency` calls at once, each limited to `server_timeout`, their bytes taken from `budget`.
+    pub fn new(concurrency: usize, server_timeout: Duration, budget: ByteBudget) -> Self {
         Self {
             limiter: Arc::new(Semaphore::new(concurrency)),
             server_timeout,
+            budget,
         }
     }
 }
@@ -158,6 +165,7 @@ impl<S> Layer<S> for GrpcGuardLayer {
             inner,
             limiter: self.limiter.clone(),
             server_timeout: self.server_timeout,
+            budget: self.budget.clone(),
         }
     }
 }
@@ -168,6 +176,7 @@ pub struct GrpcGuard<S> {
     inner: S,
     limiter: Arc<Semaphore>,
     server_timeout: Duration,
+    budget: ByteBudget,
 }
 
 /// Long-lived streaming calls: not cut by REQUEST_TIMEOUT_MS and not counted against the call limit (each of
@@ -181,9 +190,13 @@ type GrpcResponse = Response<tonic::body::Body>;
 
 impl<S, B> Service<Request<B>> for GrpcGuard<S>
 where
-    S: Service<Request<B>, Response = GrpcResponse, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<tonic::body::Body>, Response = GrpcResponse, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
+    B: hyper::body::Body<Data = hyper::body::Bytes> + Unpin + Send + 'static,
+    B::Error: Into<crate::budget::BoxError>,
 {
     type Response = GrpcResponse;
     type Error = Infallible;
@@ -197,9 +210,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = request.uri().path();
+        let claim = self.budget.claim();
         if !path.starts_with(&format!("/{SERVICE_NAME}/"))
             || STREAMING_METHODS.iter().any(|m| path.ends_with(m))
         {
+            let request = request
+                .map(|body| tonic::body::Body::new(Budgeted::per_message(body, claim, refused)));
             return Box::pin(inner.call(request));
         }
         let Ok(permit) = self.limiter.clone().try_acquire_owned() else {
@@ -215,6 +231,8 @@ where
                 .min(self.server_timeout),
             None => self.server_timeout,
         };
+        let request = request
+            .map(|body| tonic::body::Body::new(Budgeted::whole(body, claim.clone(), refused)));
         let future = inner.call(request);
         Box::pin(async move {
             let response = match tokio::time::timeout(deadline, future).await {
@@ -225,10 +243,16 @@ where
                     &error_body("deadline", "deadline exceeded"),
                 ),
             };
-            drop(permit);
+            drop((permit, claim));
             Ok(response)
         })
     }
+}
+
+/// An empty byte budget, as the status the decoder passes on to the client.
+fn refused(exceeded: BudgetExceeded) -> crate::budget::BoxError {
+    let body = error_body("overloaded", &exceeded.to_string());
+    Box::new(convert::status_with_body(Code::ResourceExhausted, &body))
 }
 
 fn error_body(kind: &str, error: &str) -> ErrorBody {

@@ -33,6 +33,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use crate::budget::{Budgeted, ByteBudget};
 use crate::config::ServerConfig;
 use crate::metrics::{ObserveLayer, Transport};
 use errors::ApiError;
@@ -60,6 +61,7 @@ pub struct AppState {
     /// Set when shutdown began: GET /ready answers 503 while requests are still served.
     pub draining: crate::shutdown::Draining,
     body_limit: usize,
+    budget: ByteBudget,
     request_timeout: Duration,
     limiter: Arc<Semaphore>,
     cors_origins: Vec<String>,
@@ -83,6 +85,7 @@ impl AppState {
             shutdown: None,
             draining: crate::shutdown::Draining::default(),
             body_limit: config.body_limit_bytes,
+            budget: ByteBudget::new(config.connections.max_inflight_bytes),
             request_timeout: config.request_timeout(),
             limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
             cors_origins: config.cors_origins(),
@@ -92,6 +95,12 @@ impl AppState {
 }
 
 impl AppState {
+    /// The same state taking request bytes from `budget` (shared with the gRPC listener) instead of its own.
+    pub fn with_budget(mut self, budget: ByteBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The same state serving `fleet` on the /engines routes.
     pub fn with_fleet(mut self, fleet: Option<rul_fleet::Fleet>) -> Self {
         self.fleet = fleet;
@@ -163,7 +172,8 @@ pub fn http_router(state: AppState) -> Router {
         .fallback(errors::fallback_not_found)
         .method_not_allowed_fallback(errors::fallback_method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), budget_body));
     if let Some(cors) = cors_layer(&state.cors_origins) {
         router = router.layer(cors);
     }
@@ -185,6 +195,17 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
         Ok(response) => response,
         Err(_) => ApiError::timeout().into_response(),
     }
+}
+
+/// Request bodies take their bytes from MAX_INFLIGHT_BYTES and keep them until the answer is ready; a body that
+/// finds the budget empty fails to read, which its handler answers 429 (see [`errors::ApiError`]).
+async fn budget_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let claim = state.budget.claim();
+    let request = request
+        .map(|body| axum::body::Body::new(Budgeted::whole(body, claim.clone(), |e| Box::new(e))));
+    let response = next.run(request).await;
+    drop(claim);
+    response
 }
 
 /// Concurrency limit with load shedding: beyond CONCURRENCY_LIMIT in-flight predictions, answer 429 at once.

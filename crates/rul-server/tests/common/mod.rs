@@ -96,6 +96,23 @@ pub fn config(model: &Path) -> ServerConfig {
     }
 }
 
+/// The byte budget `config` asks for (MAX_INFLIGHT_BYTES), as `serve` would create it.
+pub fn budget_of(config: &ServerConfig) -> rul_server::budget::ByteBudget {
+    rul_server::budget::ByteBudget::new(config.connections.max_inflight_bytes)
+}
+
+/// Waits until `condition` holds (checked every few milliseconds; panics after 30 s).
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A SQLite URL no other test uses (under the target's tmp dir).
 pub fn fresh_sqlite_url() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,8 @@
 //! Load generator behind `rul bench`: replays request bodies against the gRPC and/or REST endpoints at several
 //! concurrency levels (each bounded in time and count) and reports latency percentiles, throughput and errors.
 
+pub mod burst;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
