@@ -21,6 +21,7 @@ pub fn explicit(matches: Option<&ArgMatches>) -> Explicit {
 
 pub fn run(mut config: ServerConfig, explicit: Explicit) -> anyhow::Result<()> {
     config.apply_container_defaults(explicit);
+    rul_server::memory::configure_allocator();
     rul_server::logging::init(&config.log_level, config.log_format.as_deref())
         .context("initialising logging")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
