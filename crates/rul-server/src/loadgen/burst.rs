@@ -91,12 +91,12 @@ pub fn framed_request(target: usize) -> Bytes {
     });
     let one = prost::Message::encoded_len(&pb::RulRequest {
         engine_id: "burst".into(),
-        sensor_data: vec![reading.clone()],
+        sensor_data: vec![reading],
         use_sagemaker: false,
     });
     let each = prost::Message::encoded_len(&pb::RulRequest {
         engine_id: "burst".into(),
-        sensor_data: vec![reading.clone(), reading.clone()],
+        sensor_data: vec![reading, reading],
         use_sagemaker: false,
     }) - one;
     let count = (target.saturating_sub(one) / each.max(1)).max(1);
