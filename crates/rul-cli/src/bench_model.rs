@@ -1,7 +1,9 @@
 //! `rul bench model`: the network alone, in process, for each inference engine: the latency of
 //! one window (what a single request pays) and the time per window in batches (what the model
-//! thread pays under load). Inputs are the artifact subset's real test windows when the C-MAPSS
-//! data is present (recurrent states then behave as in service), otherwise uniform [0, 1) values.
+//! thread pays under load); then the whole in-process request path ([`crate::bench_request`]).
+//! Inputs are the artifact subset's real test windows when the C-MAPSS data is present
+//! (recurrent states then behave as in service), otherwise uniform [0, 1) values (and no
+//! request-path figures, which need real readings).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,6 +12,8 @@ use anyhow::Context;
 use clap::Args;
 use rul_data::{load_subset, resolve_data_dir, test_labels};
 use rul_model::{Artifact, InferenceEngine};
+
+use crate::bench_request::{self, RequestPath};
 use serde::Serialize;
 
 #[derive(Args)]
@@ -34,13 +38,27 @@ pub struct ModelBenchArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// Latency of one window, predicted alone.
+/// Latency of one call made alone.
 #[derive(Serialize)]
-struct Single {
+pub struct Single {
     calls: usize,
     median_us: f64,
     mean_us: f64,
     p99_us: f64,
+}
+
+impl Single {
+    /// Median, mean and 99th percentile of `times` (µs; at least one).
+    pub fn from_times(mut times: Vec<f64>) -> Single {
+        times.sort_by(f64::total_cmp);
+        let n = times.len().max(1);
+        Single {
+            calls: times.len(),
+            median_us: times.get(n / 2).copied().unwrap_or(0.0),
+            mean_us: times.iter().sum::<f64>() / n as f64,
+            p99_us: times.get((n * 99 / 100).min(n - 1)).copied().unwrap_or(0.0),
+        }
+    }
 }
 
 /// Time per window inside batches of one size.
@@ -70,6 +88,8 @@ struct Report {
     profile: &'static str,
     cores: usize,
     results: Vec<EngineResult>,
+    /// Empty without the C-MAPSS data.
+    request_path: Vec<RequestPath>,
 }
 
 pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
@@ -86,7 +106,7 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
     let (window, features) = (artifact.spec().window, artifact.spec().n_features);
     let row = window * features;
     let largest = args.batches.iter().copied().max().unwrap_or(1).max(1);
-    let (pool, inputs) = input_windows(&artifact, args.data_dir.as_deref(), largest)?;
+    let (pool, inputs, test) = input_windows(&artifact, args.data_dir.as_deref(), largest)?;
     let budget = Duration::from_secs_f64(args.seconds);
 
     let mut results = Vec::new();
@@ -103,13 +123,7 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
             std::hint::black_box(artifact.predict_with(engine, std::hint::black_box(one), 1)?);
             times.push(t.elapsed().as_secs_f64() * 1e6);
         }
-        times.sort_by(f64::total_cmp);
-        let single = Single {
-            calls: times.len(),
-            median_us: times[times.len() / 2],
-            mean_us: times.iter().sum::<f64>() / times.len() as f64,
-            p99_us: times[(times.len() * 99 / 100).min(times.len() - 1)],
-        };
+        let single = Single::from_times(times);
         let mut batches = Vec::new();
         for &b in &args.batches {
             let x = &pool[..b * row];
@@ -135,6 +149,14 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
         });
     }
 
+    let sensors = &artifact.preprocessor().config().sensors;
+    let reqs = bench_request::requests(&test, sensors, largest);
+    let mut request_path = Vec::new();
+    if !reqs.is_empty() {
+        for &engine in &args.engines {
+            request_path.push(bench_request::measure(&args.model, engine, &reqs, budget)?);
+        }
+    }
     let report = Report {
         model: args.model.display().to_string(),
         version: artifact.version().to_string(),
@@ -149,6 +171,7 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
         },
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         results,
+        request_path,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -159,12 +182,13 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
 }
 
 /// `count` windows `[count, window, features]`: real test windows (cycled) when the data is
-/// there, else deterministic uniform values; with a description of which.
+/// there, else deterministic uniform values; with a description of which, and the test engines
+/// (none without the data).
 fn input_windows(
     artifact: &Artifact,
     data_dir: Option<&std::path::Path>,
     count: usize,
-) -> anyhow::Result<(Vec<f32>, String)> {
+) -> anyhow::Result<(Vec<f32>, String, Vec<rul_data::Engine>)> {
     let row = artifact.spec().window * artifact.spec().n_features;
     let subset = artifact.spec().subset;
     let dir = resolve_data_dir(data_dir);
@@ -184,7 +208,7 @@ fn input_windows(
                 .cycle()
                 .take(count * row)
                 .collect();
-            return Ok((pool, format!("{subset} test windows")));
+            return Ok((pool, format!("{subset} test windows"), data.test));
         }
     }
     let mut state = 0x2545_F491_4F6C_DD1Du64;
@@ -196,7 +220,7 @@ fn input_windows(
             (state >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect();
-    Ok((pool, "synthetic uniform [0, 1)".into()))
+    Ok((pool, "synthetic uniform [0, 1)".into(), Vec::new()))
 }
 
 fn print_markdown(r: &Report) {
@@ -225,5 +249,34 @@ fn print_markdown(r: &Report) {
             ));
         }
         println!("{line}");
+    }
+    if !r.request_path.is_empty() {
+        println!(
+            "\nWhole request path in process (Predictor, cache off, {} readings per request):\n",
+            bench_request::READINGS
+        );
+        println!(
+            "| engine | 1 request median (µs) | mean | p99 | per request in predict_many (µs) | requests/s | path overhead per request (µs) |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for p in &r.request_path {
+            // Overhead against the network's time per window at the same batch size.
+            let network = r
+                .results
+                .iter()
+                .find(|e| e.engine == p.engine)
+                .and_then(|e| e.batches.iter().find(|b| b.batch == p.batch))
+                .map(|b| format!("{:.2}", p.per_request_us - b.per_window_us))
+                .unwrap_or_else(|| "–".into());
+            println!(
+                "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} | {network} |",
+                p.engine,
+                p.single.median_us,
+                p.single.mean_us,
+                p.single.p99_us,
+                p.per_request_us,
+                p.requests_per_s
+            );
+        }
     }
 }

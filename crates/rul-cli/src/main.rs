@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_model;
+mod bench_request;
 mod calibrate;
 mod data;
 mod evaluate;

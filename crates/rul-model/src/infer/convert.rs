@@ -7,6 +7,7 @@ use burn::nn::conv::Conv1d;
 use burn::nn::{Linear, PaddingConfig1d};
 use burn::tensor::Tensor;
 
+use super::kernels::pack_panels;
 use super::net::{Conv, Dense, Lstm, Net};
 use crate::model::layers::{DenseHead, FusedLstm};
 use crate::model::{ConvLstmNet, LstmNet, RulNet};
@@ -156,6 +157,7 @@ fn lstm_layer(layer: &FusedLstm, d_in: usize, what: &str) -> Result<Lstm, String
     }
     Ok(Lstm {
         w_ih,
+        w_hh_panels: pack_panels(&w_hh, hidden, 4 * hidden),
         w_hh,
         bias,
         d_in,

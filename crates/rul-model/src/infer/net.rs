@@ -7,7 +7,7 @@
 //! the identity at inference. Inputs and convolutions are window-major (`[windows, time,
 //! channels]`, the caller's layout); LSTM layers work time-major (`[time, windows, channels]`).
 
-use super::kernels::{Isa, fill_rows, matmul_acc, relu_in_place, sigmoid, tanh};
+use super::kernels::{Isa, fill_rows, matmul_acc, matvec_panels, relu_in_place, sigmoid, tanh};
 
 /// A 1-D convolution as an im2col product: `w` is `[kernel * c_in, c_out]` with row
 /// `kk * c_in + c` holding burn's `weight[o][c][kk]` for every output channel `o`.
@@ -33,10 +33,13 @@ impl Conv {
 }
 
 /// An LSTM layer: `w_ih` `[d_in, 4h]`, `w_hh` `[h, 4h]`, `bias` `[4h]`, gates i, f, o, g.
+/// `w_hh_panels` is `w_hh` packed for single-window steps (empty when `4h` is not a multiple of
+/// the panel width).
 #[derive(Debug, Clone)]
 pub(crate) struct Lstm {
     pub(crate) w_ih: Vec<f32>,
     pub(crate) w_hh: Vec<f32>,
+    pub(crate) w_hh_panels: Vec<f32>,
     pub(crate) bias: Vec<f32>,
     pub(crate) d_in: usize,
     pub(crate) hidden: usize,
@@ -279,7 +282,12 @@ fn lstm_forward<const LANES: usize>(
     for t in 0..len {
         let step = &mut gates[t * n * g4..(t + 1) * n * g4];
         if t > 0 {
-            matmul_acc::<LANES>(step, g4, h, hs, n, &layer.w_hh, hs, g4);
+            if n == 1 && LANES < 16 && !layer.w_hh_panels.is_empty() {
+                // One window: a vector-matrix product per step, bound by reading the matrix.
+                matvec_panels(step, h, &layer.w_hh_panels, hs, g4, t % 2 == 1);
+            } else {
+                matmul_acc::<LANES>(step, g4, h, hs, n, &layer.w_hh, hs, g4);
+            }
         }
         for (b, g) in step.chunks_exact_mut(g4).enumerate() {
             let h_b = &mut h[b * hs..(b + 1) * hs];
