@@ -4,12 +4,16 @@
 //! Every function here is `#[inline(always)]` so that it is compiled once per instruction set
 //! inside the dispatching entry points of [`super::net`] (AVX-512, AVX2+FMA, baseline); the
 //! plain loops are written so that LLVM vectorises them with whatever the entry point enables.
+//! On AVX2 the two hot shapes (6 x 16 product tiles, 64-column panels) run the hand-written
+//! kernels of [`super::avx2`] instead, with the same arithmetic.
 //!
 //! **Batch invariance.** Each output element of [`matmul_acc`] is one chain of fused
 //! multiply-adds in `k` order, whatever the number of rows and however rows and columns are
 //! blocked. A window's result therefore does not depend on the batch it travels in, nor on the
 //! vector width chosen at run time (`f32::mul_add` rounds once on every path), which callers rely
 //! on: a request answered alone and the same request answered inside a batch agree bit for bit.
+
+use super::avx2;
 
 /// Rows of a register tile for multi-row products (reuses each weight load this many times; with
 /// 16-column tiles, 6 rows keep 12 independent accumulator chains in the 16 AVX2 registers).
@@ -53,29 +57,32 @@ pub(crate) fn matmul_acc<const LANES: usize>(
         return;
     }
     // Column tiles outside, row blocks inside: a tile's weights (k x C floats) stay in L1
-    // while every row passes over them.
+    // while every row passes over them. With AVX2 (the 8-lane entry point on a CPU that has
+    // it), full 6 x 16 tiles run the hand-written kernel.
+    let use_avx2 = LANES == 8 && avx2::available();
     let mut j = 0;
     if LANES >= 16 {
         while j + 32 <= n {
-            column_tile::<32>(out, os, a, a_s, rows, w, k, n, j);
+            column_tile::<32>(out, os, a, a_s, rows, w, k, n, j, false);
             j += 32;
         }
     }
     while j + 16 <= n {
-        column_tile::<16>(out, os, a, a_s, rows, w, k, n, j);
+        column_tile::<16>(out, os, a, a_s, rows, w, k, n, j, use_avx2);
         j += 16;
     }
     while j + 8 <= n {
-        column_tile::<8>(out, os, a, a_s, rows, w, k, n, j);
+        column_tile::<8>(out, os, a, a_s, rows, w, k, n, j, false);
         j += 8;
     }
     while j < n {
-        column_tile::<1>(out, os, a, a_s, rows, w, k, n, j);
+        column_tile::<1>(out, os, a, a_s, rows, w, k, n, j, false);
         j += 1;
     }
 }
 
 /// Columns `j0..j0 + C` of every row: blocks of [`TILE_ROWS`] rows, then single rows.
+/// `use_avx2`: the CPU has AVX2 + FMA and `C` is 16, so full blocks use [`avx2::tile_6x16`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn column_tile<const C: usize>(
@@ -88,9 +95,17 @@ fn column_tile<const C: usize>(
     k: usize,
     n: usize,
     j0: usize,
+    use_avx2: bool,
 ) {
     let mut r = 0;
     while r + TILE_ROWS <= rows {
+        #[cfg(target_arch = "x86_64")]
+        if use_avx2 && C == avx2::COLS && TILE_ROWS == avx2::ROWS {
+            // SAFETY: `use_avx2` is only true after `avx2::available()` confirmed AVX2 and FMA.
+            unsafe { avx2::tile_6x16(out, os, a, a_s, r, w, k, n, j0) };
+            r += TILE_ROWS;
+            continue;
+        }
         tile::<TILE_ROWS, C>(out, os, a, a_s, r, w, k, n, j0);
         r += TILE_ROWS;
     }
@@ -178,6 +193,10 @@ fn tile<const R: usize, const C: usize>(
 
 /// Columns per panel of a weight matrix packed by [`pack_panels`] (8 AVX2 accumulators).
 pub(crate) const PANEL: usize = 64;
+const _: () = assert!(
+    PANEL == avx2::PANEL_WIDTH,
+    "the AVX2 panel kernel is 64 wide"
+);
 
 /// Copies row-major `w` `[k, n]` into column panels `[n / PANEL][k][PANEL]`, so that a
 /// vector-matrix product reads each panel as one sequential stream. Empty when `n` is not a
@@ -221,10 +240,17 @@ pub(crate) fn matvec_panels(
         "matvec_panels: buffers shorter than 1x{k} * {k}x{n}"
     );
     let a = &a[..k];
+    let use_avx2 = avx2::available();
     for q in 0..count {
         let p = if reverse { count - 1 - q } else { q };
         let panel = &panels[p * k * PANEL..(p + 1) * k * PANEL];
         let dst = &mut out[p * PANEL..(p + 1) * PANEL];
+        #[cfg(target_arch = "x86_64")]
+        if use_avx2 {
+            // SAFETY: `avx2::available()` confirmed AVX2 and FMA.
+            unsafe { avx2::panel_64(dst, a, panel, k) };
+            continue;
+        }
         let mut acc = [0.0f32; PANEL];
         acc.copy_from_slice(dst);
         for (x, w_row) in a.iter().zip(panel.chunks_exact(PANEL)) {
@@ -366,143 +392,5 @@ impl Drop for FlushDenormals {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(a: &[f32], rows: usize, k: usize, w: &[f32], n: usize, init: &[f32]) -> Vec<f64> {
-        let mut out = vec![0.0f64; rows * n];
-        for r in 0..rows {
-            for j in 0..n {
-                let mut s = f64::from(init[r * n + j]);
-                for kk in 0..k {
-                    s += f64::from(a[r * k + kk]) * f64::from(w[kk * n + j]);
-                }
-                out[r * n + j] = s;
-            }
-        }
-        out
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    #[test]
-    fn matmul_matches_a_naive_product_for_every_tile_shape() {
-        for (rows, k, n) in [
-            (1, 1, 1),
-            (3, 5, 7),
-            (4, 16, 16),
-            (9, 70, 64),
-            (5, 64, 256),
-            (13, 3, 83),
-        ] {
-            let a = values(rows * k, 1);
-            let w = values(k * n, 2);
-            let init = values(rows * n, 3);
-            let mut out = init.clone();
-            matmul_acc::<8>(&mut out, n, &a, k, rows, &w, k, n);
-            let mut wide = init.clone();
-            matmul_acc::<16>(&mut wide, n, &a, k, rows, &w, k, n);
-            assert_eq!(wide, out, "tile widths change no bits");
-            let want = naive(&a, rows, k, &w, n, &init);
-            for (got, want) in out.iter().zip(&want) {
-                assert!(
-                    (f64::from(*got) - want).abs() < 1e-4,
-                    "{rows}x{k}x{n}: {got} vs {want}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_row_gives_the_same_bits_alone_and_inside_a_batch() {
-        let (k, n) = (37, 83);
-        let a = values(9 * k, 4);
-        let w = values(k * n, 5);
-        let mut batch = vec![0.25f32; 9 * n];
-        matmul_acc::<16>(&mut batch, n, &a, k, 9, &w, k, n);
-        for r in 0..9 {
-            let mut single = vec![0.25f32; n];
-            matmul_acc::<16>(&mut single, n, &a[r * k..], k, 1, &w, k, n);
-            assert_eq!(single, batch[r * n..(r + 1) * n]);
-        }
-    }
-
-    #[test]
-    fn packed_panels_give_the_bits_of_the_plain_product_in_either_direction() {
-        let (k, n) = (37, 3 * PANEL);
-        let a = values(k, 6);
-        let w = values(k * n, 7);
-        let init = values(n, 8);
-        let panels = pack_panels(&w, k, n);
-        assert_eq!(panels.len(), k * n);
-        let mut plain = init.clone();
-        matmul_acc::<8>(&mut plain, n, &a, k, 1, &w, k, n);
-        for reverse in [false, true] {
-            let mut packed = init.clone();
-            matvec_panels(&mut packed, &a, &panels, k, n, reverse);
-            assert_eq!(packed, plain, "reverse = {reverse}");
-        }
-        assert!(
-            pack_panels(&w[..k * 65], k, 65).is_empty(),
-            "65 columns are not whole panels"
-        );
-    }
-
-    #[test]
-    fn strided_rows_update_in_place() {
-        // Two rows of a [rows, 3 steps, n] buffer at step 1, stride 3n.
-        let (k, n) = (2, 3);
-        let mut buf = vec![1.0f32; 2 * 3 * n];
-        let a = [1.0, 2.0, 3.0, 4.0];
-        let w = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
-        matmul_acc::<8>(&mut buf[n..], 3 * n, &a, k, 2, &w, k, n);
-        assert_eq!(&buf[n..2 * n], &[2.0, 3.0, 4.0]);
-        assert_eq!(&buf[4 * n..5 * n], &[4.0, 5.0, 8.0]);
-        assert_eq!(&buf[..n], &[1.0, 1.0, 1.0]);
-    }
-
-    #[test]
-    fn activations_are_within_float_noise_of_std() {
-        let mut worst_t = 0.0f64;
-        let mut worst_s = 0.0f64;
-        for i in -200_000..=200_000 {
-            let x = i as f32 * 1e-4;
-            worst_t = worst_t.max((f64::from(tanh(x)) - f64::from(x).tanh()).abs());
-            let s = 1.0 / (1.0 + (-f64::from(x)).exp());
-            worst_s = worst_s.max((f64::from(sigmoid(x)) - s).abs());
-        }
-        assert!(worst_t < 1e-6, "tanh error {worst_t}");
-        assert!(worst_s < 1e-6, "sigmoid error {worst_s}");
-        assert!((tanh(100.0) - 1.0).abs() < 1e-6);
-        assert!((tanh(-100.0) + 1.0).abs() < 1e-6);
-        assert!(tanh(f32::NAN).is_nan());
-        assert_eq!(tanh(0.0), 0.0);
-        assert!((sigmoid(-100.0)).abs() < 1e-7);
-    }
-
-    #[test]
-    fn the_guard_flushes_denormals_and_restores_the_mode() {
-        let tiny = std::hint::black_box(f32::MIN_POSITIVE);
-        let before = std::hint::black_box(tiny) * std::hint::black_box(0.5);
-        assert!(before > 0.0, "subnormals exist by default");
-        {
-            let _guard = FlushDenormals::new();
-            let flushed = std::hint::black_box(tiny) * std::hint::black_box(0.5);
-            #[cfg(target_arch = "x86_64")]
-            assert_eq!(flushed, 0.0);
-            let _ = flushed;
-        }
-        let after = std::hint::black_box(tiny) * std::hint::black_box(0.5);
-        assert_eq!(after, before);
-    }
-}
+#[path = "kernels_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@
 //! alone or inside any batch. Large batches are split across the machine's cores; small ones run
 //! on the calling thread (no thread hop for a single request).
 
+mod avx2;
 mod convert;
 mod kernels;
 mod net;
