@@ -46,6 +46,10 @@ fn matmul_matches_a_naive_product_for_every_tile_shape() {
         let mut wide = init.clone();
         matmul_acc::<16>(&mut wide, n, &a, k, rows, &w, k, n);
         assert_eq!(wide, out, "tile widths change no bits");
+        // One lane: the generic tiles only, never the AVX2 kernels.
+        let mut generic = init.clone();
+        matmul_acc::<1>(&mut generic, n, &a, k, rows, &w, k, n);
+        assert_eq!(generic, out, "the AVX2 kernels change no bits");
         let want = naive(&a, rows, k, &w, n, &init);
         for (got, want) in out.iter().zip(&want) {
             assert!(

@@ -282,7 +282,7 @@ fn lstm_forward<const LANES: usize>(
     for t in 0..len {
         let step = &mut gates[t * n * g4..(t + 1) * n * g4];
         if t > 0 {
-            if n == 1 && LANES < 16 && !layer.w_hh_panels.is_empty() {
+            if n == 1 && !layer.w_hh_panels.is_empty() {
                 // One window: a vector-matrix product per step, bound by reading the matrix.
                 matvec_panels(step, h, &layer.w_hh_panels, hs, g4, t % 2 == 1);
             } else {
