@@ -80,7 +80,7 @@ run() { # side transport url body in_flight
   local out
   out=$(h2load -n "$requests" "${args[@]}" -d "$body" "$url" 2>&1)
   printf '%-4s %-4s in flight %-3s %10s req/s  mean %-8s  %s\n' "$side" "$transport" "$inflight" \
-    "$(awk '/^finished in/ {print $4}' <<<"$out")" "$(awk '/^time for request:/ {print $5}' <<<"$out")" \
+    "$(awk '/^finished in/ {print $4}' <<<"$out")" "$(awk '/^time for request:/ {print $6}' <<<"$out")" \
     "$(grep '^requests:' <<<"$out" | cut -d, -f4-5)"
 }
 for round in 1 2; do

@@ -33,6 +33,9 @@ pub struct ModelBenchArgs {
     /// Print JSON instead of a markdown table.
     #[arg(long)]
     json: bool,
+    /// The model thread's polling time after a batch, as the service's MODEL_IDLE_SPIN_US.
+    #[arg(long, default_value_t = rul_core::DEFAULT_IDLE_SPIN_US)]
+    idle_spin_us: u64,
     /// Folder with the C-MAPSS files (default: $CMAPSS_DIR, else data/cmapss).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -154,7 +157,13 @@ pub fn run(args: ModelBenchArgs) -> anyhow::Result<()> {
     let mut request_path = Vec::new();
     if !reqs.is_empty() {
         for &engine in &args.engines {
-            request_path.push(bench_request::measure(&args.model, engine, &reqs, budget)?);
+            request_path.push(bench_request::measure(
+                &args.model,
+                engine,
+                &reqs,
+                budget,
+                Duration::from_micros(args.idle_spin_us),
+            )?);
         }
     }
     let report = Report {

@@ -62,12 +62,14 @@ pub fn requests(test: &[Engine], sensors: &[String], count: usize) -> Vec<Predic
 }
 
 /// Times the request path of `engine` on the artifact at `model`: one request alone for `budget`,
-/// then `predict_many` of all of `reqs` for `budget`.
+/// then `predict_many` of all of `reqs` for `budget`; the model thread polls for `idle_spin`
+/// after each batch (`MODEL_IDLE_SPIN_US`).
 pub fn measure(
     model: &Path,
     engine: InferenceEngine,
     reqs: &[PredictRequest],
     budget: Duration,
+    idle_spin: Duration,
 ) -> anyhow::Result<RequestPath> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,6 +84,7 @@ pub fn measure(
             cache_ttl: Duration::ZERO,
             cache_capacity: 0,
             engine,
+            idle_spin,
         });
         predictor.wait_ready().await.context("loading the model")?;
         let first = reqs.first().context("no test engine has enough cycles")?;

@@ -49,6 +49,6 @@ pub use remote::{
 };
 pub use rul_model::InferenceEngine;
 pub use types::{
-    ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route, ServingModel, Source,
-    Stats, Timing,
+    DEFAULT_IDLE_SPIN_US, ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route,
+    ServingModel, Source, Stats, Timing,
 };

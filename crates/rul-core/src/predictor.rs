@@ -84,6 +84,7 @@ impl Predictor {
             model_path: config.model_path.clone(),
             max_batch,
             max_wait: config.max_wait,
+            idle_spin: config.idle_spin,
             engine: config.engine,
         };
         let thread_shared = shared.clone();

@@ -7,6 +7,11 @@ use rul_data::Reading;
 use rul_model::InferenceEngine;
 use serde::{Deserialize, Serialize};
 
+/// The model thread's default polling time after a batch, in microseconds (`MODEL_IDLE_SPIN_US`):
+/// long enough to catch the next request of a client waiting on the previous answer (measured:
+/// gRPC mean latency with one request in flight 333-409 us without it, 276-283 us with it).
+pub const DEFAULT_IDLE_SPIN_US: u64 = 500;
+
 /// Tuning knobs of the [`crate::Predictor`]; `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
 pub struct PredictorConfig {
@@ -24,6 +29,9 @@ pub struct PredictorConfig {
     pub cache_capacity: u64,
     /// Forward pass the model thread runs: the fast path (default) or burn, the reference.
     pub engine: InferenceEngine,
+    /// How long the model thread keeps polling for work after a batch before it sleeps; zero =
+    /// sleep at once. A request that arrives meanwhile skips the wake-up of a sleeping thread.
+    pub idle_spin: Duration,
 }
 
 impl Default for PredictorConfig {
@@ -36,6 +44,7 @@ impl Default for PredictorConfig {
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 10_000,
             engine: InferenceEngine::Fast,
+            idle_spin: Duration::from_micros(DEFAULT_IDLE_SPIN_US),
         }
     }
 }

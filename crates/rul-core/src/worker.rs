@@ -91,6 +91,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) model_path: std::path::PathBuf,
     pub(crate) max_batch: usize,
     pub(crate) max_wait: Duration,
+    pub(crate) idle_spin: Duration,
     pub(crate) engine: rul_model::InferenceEngine,
 }
 
@@ -130,7 +131,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, cfg: WorkerConfig) {
     };
     let max_batch = cfg.max_batch.max(1);
     let mut last_batch = 0usize;
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next(&rx, cfg.idle_spin) {
         let mut jobs = Vec::new();
         let control = match first {
             Msg::Jobs(js) => {
@@ -171,6 +172,24 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, cfg: WorkerConfig) {
             Some(Msg::Jobs(_)) => {}
         }
     }
+}
+
+/// The next message: polls the queue for up to `spin` first, then sleeps until one arrives (None once
+/// every sender is gone). A request that arrives while the thread polls is taken at once, without the
+/// wake-up of a sleeping thread (measured tens of microseconds on these virtual machines).
+fn next(rx: &Receiver<Msg>, spin: Duration) -> Option<Msg> {
+    if !spin.is_zero() {
+        let until = Instant::now() + spin;
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) if Instant::now() >= until => break,
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+    }
+    rx.recv().ok()
 }
 
 /// Adds queued jobs to `jobs` until `max_batch`, the queue runs dry (and `max_wait` has passed under load),

@@ -103,6 +103,10 @@ pub struct ServerConfig {
     /// How long the model thread waits to fill a micro-batch (milliseconds; 0 = never wait).
     #[arg(long, env = "MAX_WAIT_MS", default_value_t = 1)]
     pub max_wait_ms: u64,
+    /// How long the model thread keeps polling for work after a batch before it sleeps
+    /// (microseconds, at most 10,000; 0 = sleep at once).
+    #[arg(long, env = "MODEL_IDLE_SPIN_US", default_value_t = rul_core::DEFAULT_IDLE_SPIN_US)]
+    pub model_idle_spin_us: u64,
     /// Pending predictions beyond which requests are refused as overloaded.
     #[arg(long, env = "QUEUE_CAPACITY", default_value_t = 1024)]
     pub queue_capacity: usize,
@@ -155,6 +159,7 @@ impl Default for ServerConfig {
             engine: InferenceEngine::Fast,
             max_batch: 64,
             max_wait_ms: 1,
+            model_idle_spin_us: rul_core::DEFAULT_IDLE_SPIN_US,
             queue_capacity: 1024,
             cache_ttl_secs: 300,
             cache_capacity: 10_000,
@@ -173,6 +178,9 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Largest MAX_INFLIGHT_BYTES accepted (1 TiB): beyond any machine this runs on, and within the semaphore's range.
 const MAX_INFLIGHT_BYTES_LIMIT: usize = 1 << 40;
+
+/// Longest MODEL_IDLE_SPIN_US accepted: polling longer than 10 ms only burns a core.
+const MAX_IDLE_SPIN_US: u64 = 10_000;
 
 impl ServerConfig {
     /// Checks every setting and returns all problems at once, one per line.
@@ -226,6 +234,12 @@ impl ServerConfig {
             if value == 0 {
                 problems.push(format!("{name} must be at least 1"));
             }
+        }
+        if self.model_idle_spin_us > MAX_IDLE_SPIN_US {
+            problems.push(format!(
+                "MODEL_IDLE_SPIN_US must be at most {MAX_IDLE_SPIN_US}, got {}",
+                self.model_idle_spin_us
+            ));
         }
         if self.request_timeout_ms == 0 {
             problems.push("REQUEST_TIMEOUT_MS must be at least 1".to_string());
@@ -366,6 +380,7 @@ impl ServerConfig {
             cache_ttl: Duration::from_secs(self.cache_ttl_secs),
             cache_capacity: self.cache_capacity,
             engine: self.engine,
+            idle_spin: Duration::from_micros(self.model_idle_spin_us),
         }
     }
 }
@@ -393,6 +408,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("engine", &self.engine)
             .field("max_batch", &self.max_batch)
             .field("max_wait_ms", &self.max_wait_ms)
+            .field("model_idle_spin_us", &self.model_idle_spin_us)
             .field("queue_capacity", &self.queue_capacity)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("cache_capacity", &self.cache_capacity)

@@ -50,6 +50,7 @@ pub fn config(path: &Path) -> PredictorConfig {
         cache_ttl: Duration::from_secs(300),
         cache_capacity: 0,
         engine: Default::default(),
+        idle_spin: std::time::Duration::ZERO,
     }
 }
 
