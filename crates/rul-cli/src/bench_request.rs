@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rul_core::{PredictRequest, Predictor, PredictorConfig};
-use rul_data::{Engine, Reading};
+use rul_data::{Engine, Reading, SENSOR_NAMES, SensorName, sensor_index};
 use rul_model::InferenceEngine;
 use serde::Serialize;
 
@@ -31,15 +31,9 @@ pub struct RequestPath {
 }
 
 /// `count` requests of the last [`READINGS`] cycles of the test engines long enough (cycled),
-/// with the model's sensors and the operating settings, as a client would send them.
+/// with the model's sensors and the operating settings, named as the transports name them.
 pub fn requests(test: &[Engine], sensors: &[String], count: usize) -> Vec<PredictRequest> {
-    let index: Vec<(String, usize)> = sensors
-        .iter()
-        .filter_map(|name| {
-            let i = name.strip_prefix('s')?.parse::<usize>().ok()?;
-            (1..=21).contains(&i).then(|| (name.clone(), i - 1))
-        })
-        .collect();
+    let index: Vec<usize> = sensors.iter().filter_map(|n| sensor_index(n)).collect();
     let long: Vec<&Engine> = test.iter().filter(|e| e.cycles.len() >= READINGS).collect();
     long.iter()
         .cycle()
@@ -52,7 +46,7 @@ pub fn requests(test: &[Engine], sensors: &[String], count: usize) -> Vec<Predic
                 .map(|c| Reading {
                     sensors: index
                         .iter()
-                        .map(|(name, i)| (name.clone(), c.sensors[*i]))
+                        .map(|&i| (SensorName::Borrowed(SENSOR_NAMES[i]), c.sensors[i]))
                         .collect(),
                     settings: Some(c.settings),
                 })

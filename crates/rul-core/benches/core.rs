@@ -20,7 +20,7 @@ fn history(pre: &Preprocessor, n: usize, phase: f64) -> Vec<Reading> {
                 .map(|(j, b)| {
                     let t = i as f64 / n as f64 + phase + j as f64;
                     (
-                        b.name.clone(),
+                        b.name.clone().into(),
                         0.5 * (b.min + b.max) + 0.15 * (b.max - b.min) * t.sin(),
                     )
                 })

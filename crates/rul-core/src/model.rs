@@ -33,7 +33,7 @@ pub fn neutral_reading(preprocessor: &Preprocessor) -> Reading {
     let sensors = preprocessor
         .sensor_bounds()
         .iter()
-        .map(|b| (b.name.clone(), 0.5 * (b.min + b.max)))
+        .map(|b| (b.name.clone().into(), 0.5 * (b.min + b.max)))
         .collect();
     let settings = preprocessor.conditions().centroids.first().copied();
     Reading { sensors, settings }

@@ -329,16 +329,13 @@ async fn validation_errors_are_structured() {
     let mut missing = history(&f.pre, 10, 0.0);
     let removed = missing[4].sensors.remove(1).0;
     let v = violation_fields(p.predict(request("e", missing)).await.unwrap_err());
-    assert_eq!(
-        (v[0].0, v[0].1.as_deref()),
-        (Some(4), Some(removed.as_str()))
-    );
+    assert_eq!((v[0].0, v[0].1.as_deref()), (Some(4), Some(&*removed)));
 
     let mut nan = history(&f.pre, 10, 0.0);
     nan[7].sensors[0].1 = f64::NAN;
     let name = nan[7].sensors[0].0.clone();
     let v = violation_fields(p.predict(request("e", nan)).await.unwrap_err());
-    assert_eq!((v[0].0, v[0].1.as_deref()), (Some(7), Some(name.as_str())));
+    assert_eq!((v[0].0, v[0].1.as_deref()), (Some(7), Some(&*name)));
 
     for id in ["", "bad\u{7}id", &"x".repeat(129)] {
         let v = violation_fields(

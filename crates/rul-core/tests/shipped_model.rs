@@ -40,7 +40,12 @@ async fn predictor_matches_evaluation_on_real_test_engines() {
             .map(|c| Reading {
                 sensors: sensors
                     .iter()
-                    .map(|s| (s.clone(), c.sensors[sensor_index(s).expect("sensor")]))
+                    .map(|s| {
+                        (
+                            s.clone().into(),
+                            c.sensors[sensor_index(s).expect("sensor")],
+                        )
+                    })
                     .collect(),
                 settings: Some(c.settings),
             })

@@ -30,5 +30,7 @@ pub use reader::{
 pub use scaler::{Scaler, ScalerKind};
 pub use schema::{COLUMNS, DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, sensor_index};
 pub use split::split_engines;
-pub use validate::{Bound, MAX_READINGS, MAX_VIOLATIONS, Reading, ValidationError, Violation};
+pub use validate::{
+    Bound, MAX_READINGS, MAX_VIOLATIONS, Reading, SensorName, ValidationError, Violation,
+};
 pub use window::{Padding, Windows, push_window};

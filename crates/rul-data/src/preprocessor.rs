@@ -328,9 +328,22 @@ impl Preprocessor {
 
     fn check_reading(&self, i: usize, reading: &Reading, out: &mut [f64], v: &mut Violations) {
         let sensors = &self.body.config.sensors;
-        let mut seen = vec![false; sensors.len()];
-        for (name, value) in &reading.sensors {
-            match sensors.iter().position(|s| s == name) {
+        // Which inputs the reading gave, on the stack for any model up to 64 inputs.
+        let mut seen_small = [false; 64];
+        let mut seen_large = Vec::new();
+        let seen: &mut [bool] = if sensors.len() <= seen_small.len() {
+            &mut seen_small[..sensors.len()]
+        } else {
+            seen_large.resize(sensors.len(), false);
+            &mut seen_large
+        };
+        for (at, (name, value)) in reading.sensors.iter().enumerate() {
+            // Transports send the inputs in the model's order: try that position first.
+            let position = match sensors.get(at) {
+                Some(s) if s == name => Some(at),
+                _ => sensors.iter().position(|s| s == name),
+            };
+            match position {
                 None => v.push(Some(i), Some(name), "is not an input of this model".into()),
                 Some(j) if seen[j] => v.push(Some(i), Some(name), "is given twice".into()),
                 Some(j) => {

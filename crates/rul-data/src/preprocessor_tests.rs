@@ -21,7 +21,7 @@ fn readings_of(engine: &Engine, n: usize) -> Vec<Reading> {
                 .iter()
                 .map(|s| {
                     (
-                        s.to_string(),
+                        s.to_string().into(),
                         c.sensors[SENSOR_NAMES.iter().position(|n| n == s).unwrap()],
                     )
                 })
@@ -185,7 +185,7 @@ mod props {
         ) {
             let (p, _) = fitted(10);
             let readings: Vec<Reading> = values.into_iter().map(|row| Reading {
-                sensors: row.into_iter().map(|(i, v)| (format!("s{i}"), v)).collect(),
+                sensors: row.into_iter().map(|(i, v)| (format!("s{i}").into(), v)).collect(),
                 settings,
             }).collect();
             match p.prepare(&readings) {

@@ -1,15 +1,20 @@
 //! Serving-time input: one reading per cycle, and structured validation errors REST and gRPC return verbatim.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Most readings accepted in one request; the shortest window needs far fewer.
 pub const MAX_READINGS: usize = 500;
 
+/// A sensor's name in a [`Reading`]: borrowed from [`crate::SENSOR_NAMES`] by the transports and the
+/// fleet, so that building the readings of a request allocates no string per value.
+pub type SensorName = Cow<'static, str>;
+
 /// One cycle's readings as a client sends them: sensor name → value, plus optional operating settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
-    pub sensors: Vec<(String, f64)>,
+    pub sensors: Vec<(SensorName, f64)>,
     /// `setting_1..3`; required by models normalised per operating condition.
     pub settings: Option<[f64; 3]>,
 }

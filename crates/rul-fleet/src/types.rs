@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rul_data::{Reading, SENSOR_NAMES, sensor_index};
+use rul_data::{Reading, SENSOR_NAMES, SensorName, sensor_index};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FleetError;
@@ -81,7 +81,7 @@ impl CycleReading {
             .iter()
             .zip(&self.values)
             .filter(|(n, v)| !v.is_nan() && inputs.iter().any(|i| i == *n))
-            .map(|(n, v)| (n.to_string(), *v))
+            .map(|(n, v)| (SensorName::Borrowed(n), *v))
             .collect();
         let s = &self.values[SENSOR_NAMES.len()..];
         let settings = (!s.iter().any(|v| v.is_nan())).then(|| [s[0], s[1], s[2]]);

@@ -36,7 +36,7 @@ fn readings(engine: &Engine, edit: impl Fn(usize, &mut [f64; 21])) -> Vec<(u64, 
             let sensors = SENSOR_NAMES
                 .iter()
                 .zip(s)
-                .map(|(n, v)| (n.to_string(), v))
+                .map(|(n, v)| (n.to_string().into(), v))
                 .collect();
             (
                 u64::from(c.cycle),

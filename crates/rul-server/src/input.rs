@@ -1,7 +1,7 @@
 //! Request checks shared by REST and gRPC that the core does not make: engine id shape, settings given together;
 //! and the route (`use_sagemaker`). Everything about the readings themselves is validated by the core.
 
-use rul_data::{Reading, ValidationError, Violation};
+use rul_data::{Reading, SensorName, ValidationError, Violation};
 
 pub use rul_core::MAX_ENGINE_ID_CHARS;
 /// Most requests accepted in one batch call.
@@ -135,7 +135,7 @@ pub fn to_reading(raw: &RawReading) -> Result<Reading, Violation> {
     let sensors = SENSOR_FIELDS
         .iter()
         .zip(raw.sensors.iter())
-        .filter_map(|(name, value)| value.map(|v| (name.to_string(), v)))
+        .filter_map(|(name, value)| value.map(|v| (SensorName::Borrowed(name), v)))
         .collect();
     let settings = match raw.settings {
         [Some(a), Some(b), Some(c)] => Some([a, b, c]),
@@ -180,7 +180,7 @@ mod tests {
         let req = to_core_request(raw).expect("valid");
         assert_eq!(
             req.readings[0].sensors,
-            vec![("s2".to_string(), 642.0), ("s21".to_string(), 23.4)]
+            vec![("s2".into(), 642.0), ("s21".into(), 23.4)]
         );
         assert_eq!(req.readings[0].settings, None);
     }

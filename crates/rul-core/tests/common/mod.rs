@@ -74,7 +74,7 @@ pub fn history(pre: &Preprocessor, n: usize, phase: f64) -> Vec<Reading> {
                     let mid = 0.5 * (b.min + b.max);
                     let amp = 0.15 * (b.max - b.min);
                     (
-                        b.name.clone(),
+                        b.name.clone().into(),
                         mid + amp * (3.0 * t + phase + j as f64).sin(),
                     )
                 })

@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(one[0].0, 3);
         assert_eq!(
             one[0].1.sensors,
-            vec![("s2".to_string(), 642.5), ("s3".to_string(), 1589.7)]
+            vec![("s2".into(), 642.5), ("s3".into(), 1589.7)]
         );
         let many = decode(
             "e",
