@@ -203,7 +203,7 @@ const _: () = assert!(
 /// vector-matrix product reads each panel as one sequential stream. Empty when `n` is not a
 /// multiple of [`PANEL`] (callers then use [`matmul_acc`]).
 pub(crate) fn pack_panels(w: &[f32], k: usize, n: usize) -> Vec<f32> {
-    if n == 0 || n % PANEL != 0 || w.len() != k * n {
+    if n == 0 || !n.is_multiple_of(PANEL) || w.len() != k * n {
         return Vec::new();
     }
     let mut packed = Vec::with_capacity(k * n);
@@ -237,7 +237,7 @@ pub(crate) fn matvec_panels(
 ) {
     let count = n / PANEL;
     assert!(
-        n % PANEL == 0 && out.len() >= n && a.len() >= k && panels.len() >= k * n,
+        n.is_multiple_of(PANEL) && out.len() >= n && a.len() >= k && panels.len() >= k * n,
         "matvec_panels: buffers shorter than 1x{k} * {k}x{n}"
     );
     let a = &a[..k];
