@@ -1,6 +1,9 @@
-//! Predictor latency (single request, predict_many of 32/256) and raw Artifact::predict (1/32/256 windows).
+//! Predictor latency (single request, predict_many of 32/256, 50 readings per request, cache off) and raw
+//! Artifact::predict (1/32/256 windows), on the shipped `models/fd001` and, as an extra, the 10-cycle test model.
+//! The difference between the two is what the request path costs; `rul bench model` prints it directly.
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -30,10 +33,20 @@ fn history(pre: &Preprocessor, n: usize, phase: f64) -> Vec<Reading> {
         .collect()
 }
 
+/// Readings per request, as the plan's clients send them.
+const READINGS: usize = 50;
+
 fn benches(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    rul_model::write_test_artifact(dir.path(), 7).expect("test artifact");
-    let artifact = Artifact::load(dir.path()).expect("load artifact");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001");
+    bench_model(c, "fd001", &shipped);
+    let toy = tempfile::tempdir().expect("tempdir");
+    rul_model::write_test_artifact(toy.path(), 7).expect("test artifact");
+    bench_model(c, "toy", toy.path());
+}
+
+/// Both groups for the artifact at `dir`, named `predictor/NAME` and `artifact/NAME`.
+fn bench_model(c: &mut Criterion, name: &str, dir: &Path) {
+    let artifact = Artifact::load(dir).expect("load artifact");
     let pre = artifact.preprocessor().clone();
     let (w, f) = (pre.window(), pre.n_features());
 
@@ -44,7 +57,7 @@ fn benches(c: &mut Criterion) {
         .expect("runtime");
     // Cache off so every iteration does the real work.
     let config = PredictorConfig {
-        model_path: dir.path().to_path_buf(),
+        model_path: dir.to_path_buf(),
         cache_capacity: 0,
         max_batch: 256,
         max_wait: Duration::ZERO,
@@ -53,10 +66,10 @@ fn benches(c: &mut Criterion) {
     let predictor = Predictor::start(config);
     rt.block_on(predictor.wait_ready()).expect("ready");
 
-    let mut group = c.benchmark_group("predictor");
+    let mut group = c.benchmark_group(format!("predictor/{name}"));
     let single = PredictRequest {
         engine_id: "bench".into(),
-        readings: history(&pre, w + 20, 0.0),
+        readings: history(&pre, READINGS.max(w), 0.0),
     };
     group.throughput(Throughput::Elements(1));
     group.bench_function("predict_single", |b| {
@@ -69,7 +82,7 @@ fn benches(c: &mut Criterion) {
         let reqs: Vec<PredictRequest> = (0..n)
             .map(|i| PredictRequest {
                 engine_id: format!("e{i}"),
-                readings: history(&pre, w + 20, i as f64),
+                readings: history(&pre, READINGS.max(w), i as f64),
             })
             .collect();
         group.throughput(Throughput::Elements(n as u64));
@@ -84,7 +97,7 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("artifact");
+    let mut group = c.benchmark_group(format!("artifact/{name}"));
     let window = pre.prepare(&history(&pre, w, 0.0)).expect("prepare").input;
     for n in [1usize, 32, 256] {
         let inputs: Vec<f32> = window.iter().copied().cycle().take(n * w * f).collect();

@@ -186,6 +186,22 @@ impl ServerConfig {
     /// Checks every setting and returns all problems at once, one per line.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        self.service_problems(&mut problems);
+        self.model_problems(&mut problems);
+        self.limit_problems(&mut problems);
+        problems.extend(self.fleet.problems());
+        problems.extend(self.mqtt.problems());
+        problems.extend(self.sagemaker.problems(self.request_timeout_ms));
+        problems.extend(self.connections.problems(self.request_timeout_ms));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
+    }
+
+    /// Identity, addresses, access and logging.
+    fn service_problems(&self, problems: &mut Vec<String>) {
         if self.service_name.trim().is_empty() {
             problems.push("SERVICE_NAME must not be empty".to_string());
         }
@@ -201,59 +217,11 @@ impl ServerConfig {
                 self.grpc_port
             ));
         }
-        problems.extend(self.fleet.problems());
-        problems.extend(self.mqtt.problems());
-        if self.model_path.as_os_str().is_empty() {
-            problems.push("MODEL_PATH must not be empty".to_string());
-        }
-        if self.sequence_length == Some(0) {
-            problems.push("SEQUENCE_LENGTH must be at least 1 when set".to_string());
-        }
-        if self.n_features == Some(0) {
-            problems.push("N_FEATURES must be at least 1 when set".to_string());
-        }
-        if let Some(c) = self.rul_ceiling
-            && !(c.is_finite() && c > 0.0)
-        {
-            problems.push(format!(
-                "RUL_CEILING must be a positive number when set, got {c}"
-            ));
-        }
         if let Some(token) = self.admin_token()
             && token.len() < MIN_ADMIN_TOKEN_LEN
         {
             problems.push(format!(
                 "ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters when set"
-            ));
-        }
-        for (name, value) in [
-            ("MAX_BATCH", self.max_batch),
-            ("QUEUE_CAPACITY", self.queue_capacity),
-            ("CONCURRENCY_LIMIT", self.concurrency_limit),
-        ] {
-            if value == 0 {
-                problems.push(format!("{name} must be at least 1"));
-            }
-        }
-        if self.model_idle_spin_us > MAX_IDLE_SPIN_US {
-            problems.push(format!(
-                "MODEL_IDLE_SPIN_US must be at most {MAX_IDLE_SPIN_US}, got {}",
-                self.model_idle_spin_us
-            ));
-        }
-        if self.request_timeout_ms == 0 {
-            problems.push("REQUEST_TIMEOUT_MS must be at least 1".to_string());
-        }
-        if self.body_limit_bytes < 1024 {
-            problems.push(format!(
-                "BODY_LIMIT_BYTES must be at least 1024, got {}",
-                self.body_limit_bytes
-            ));
-        }
-        if self.grpc_max_message_bytes < 1024 {
-            problems.push(format!(
-                "GRPC_MAX_MESSAGE_BYTES must be at least 1024, got {}",
-                self.grpc_max_message_bytes
             ));
         }
         for origin in self.cors_origins() {
@@ -272,8 +240,66 @@ impl ServerConfig {
                 "LOG_FORMAT must be \"json\" or \"text\", got {format:?}"
             ));
         }
-        problems.extend(self.sagemaker.problems(self.request_timeout_ms));
-        problems.extend(self.connections.problems(self.request_timeout_ms));
+        if self.shutdown_delay_secs > 3600 {
+            problems.push(format!(
+                "SHUTDOWN_DELAY_SECS must be at most 3600, got {}",
+                self.shutdown_delay_secs
+            ));
+        }
+    }
+
+    /// The model and how it is served.
+    fn model_problems(&self, problems: &mut Vec<String>) {
+        if self.model_path.as_os_str().is_empty() {
+            problems.push("MODEL_PATH must not be empty".to_string());
+        }
+        if self.sequence_length == Some(0) {
+            problems.push("SEQUENCE_LENGTH must be at least 1 when set".to_string());
+        }
+        if self.n_features == Some(0) {
+            problems.push("N_FEATURES must be at least 1 when set".to_string());
+        }
+        if let Some(c) = self.rul_ceiling
+            && !(c.is_finite() && c > 0.0)
+        {
+            problems.push(format!(
+                "RUL_CEILING must be a positive number when set, got {c}"
+            ));
+        }
+        if self.model_idle_spin_us > MAX_IDLE_SPIN_US {
+            problems.push(format!(
+                "MODEL_IDLE_SPIN_US must be at most {MAX_IDLE_SPIN_US}, got {}",
+                self.model_idle_spin_us
+            ));
+        }
+    }
+
+    /// Sizes, counts and time limits of requests.
+    fn limit_problems(&self, problems: &mut Vec<String>) {
+        for (name, value) in [
+            ("MAX_BATCH", self.max_batch),
+            ("QUEUE_CAPACITY", self.queue_capacity),
+            ("CONCURRENCY_LIMIT", self.concurrency_limit),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.request_timeout_ms == 0 {
+            problems.push("REQUEST_TIMEOUT_MS must be at least 1".to_string());
+        }
+        if self.body_limit_bytes < 1024 {
+            problems.push(format!(
+                "BODY_LIMIT_BYTES must be at least 1024, got {}",
+                self.body_limit_bytes
+            ));
+        }
+        if self.grpc_max_message_bytes < 1024 {
+            problems.push(format!(
+                "GRPC_MAX_MESSAGE_BYTES must be at least 1024, got {}",
+                self.grpc_max_message_bytes
+            ));
+        }
         let largest = self.largest_request_bytes();
         if !(largest..=MAX_INFLIGHT_BYTES_LIMIT).contains(&self.connections.max_inflight_bytes) {
             problems.push(format!(
@@ -281,17 +307,6 @@ impl ServerConfig {
                  and GRPC_MAX_MESSAGE_BYTES) and be at most {MAX_INFLIGHT_BYTES_LIMIT}, got {}",
                 self.connections.max_inflight_bytes
             ));
-        }
-        if self.shutdown_delay_secs > 3600 {
-            problems.push(format!(
-                "SHUTDOWN_DELAY_SECS must be at most 3600, got {}",
-                self.shutdown_delay_secs
-            ));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems.join("; ")))
         }
     }
 
@@ -420,6 +435,15 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_delay_secs", &self.shutdown_delay_secs)
             .finish()
     }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 #[cfg(test)]

@@ -24,6 +24,80 @@ pub struct RawReading {
     pub settings: [Option<f64>; 3],
 }
 
+/// The one mapping between a transport's reading type (fields `s1`..`s21` and `setting_1`..`setting_3`, all
+/// `Option<f64>`, as in the proto and the REST body) and [`RawReading`], in both directions.
+macro_rules! raw_reading_conversions {
+    ($ty:ty) => {
+        impl From<&$ty> for $crate::input::RawReading {
+            fn from(r: &$ty) -> Self {
+                Self {
+                    sensors: [
+                        r.s1, r.s2, r.s3, r.s4, r.s5, r.s6, r.s7, r.s8, r.s9, r.s10, r.s11, r.s12,
+                        r.s13, r.s14, r.s15, r.s16, r.s17, r.s18, r.s19, r.s20, r.s21,
+                    ],
+                    settings: [r.setting_1, r.setting_2, r.setting_3],
+                }
+            }
+        }
+
+        impl From<&$crate::input::RawReading> for $ty {
+            fn from(raw: &$crate::input::RawReading) -> Self {
+                let [
+                    s1,
+                    s2,
+                    s3,
+                    s4,
+                    s5,
+                    s6,
+                    s7,
+                    s8,
+                    s9,
+                    s10,
+                    s11,
+                    s12,
+                    s13,
+                    s14,
+                    s15,
+                    s16,
+                    s17,
+                    s18,
+                    s19,
+                    s20,
+                    s21,
+                ] = raw.sensors;
+                let [setting_1, setting_2, setting_3] = raw.settings;
+                Self {
+                    s1,
+                    s2,
+                    s3,
+                    s4,
+                    s5,
+                    s6,
+                    s7,
+                    s8,
+                    s9,
+                    s10,
+                    s11,
+                    s12,
+                    s13,
+                    s14,
+                    s15,
+                    s16,
+                    s17,
+                    s18,
+                    s19,
+                    s20,
+                    s21,
+                    setting_1,
+                    setting_2,
+                    setting_3,
+                }
+            }
+        }
+    };
+}
+pub(crate) use raw_reading_conversions;
+
 /// A request as decoded by a transport, before the shared checks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawRequest {

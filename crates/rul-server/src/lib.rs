@@ -8,6 +8,7 @@ pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod input;
+mod lifecycle;
 pub mod loadgen;
 pub mod logging;
 pub mod memory;
@@ -16,12 +17,12 @@ pub mod mqtt;
 pub mod net;
 pub mod shutdown;
 pub mod webhook;
+pub mod wire;
 
 use std::future::Future;
 
 use rul_core::{PredictError, Predictor};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 pub use client::{ClientError, PredictOutput, predict_grpc, predict_http, read_readings_file};
 pub use config::{ConfigError, FleetArgs, ServerConfig, load_dotenv};
@@ -111,164 +112,11 @@ pub async fn serve_with_listeners(
     fit_connection_caps(&mut config);
     let handle = metrics::install()?;
     tracing::info!(config = ?config, "effective configuration");
-    let remote = remote_backend(&config).await;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(http = %local(&http), grpc = %local(&grpc), "listening");
-
-    let predictor = Predictor::start_with_remote(config.predictor_config(), remote);
-    let fleet = open_fleet(&config, &predictor).await?;
-    let retention = fleet
-        .as_ref()
-        .map(|f| rul_fleet::spawn_retention(f.store().clone(), config.fleet.history_days));
-    let webhook = fleet.as_ref().and_then(|f| {
-        let url = config.fleet.alert_webhook_url.clone()?;
-        tracing::info!(url = %config::redacted_url(&url), "alert webhook on");
-        Some(webhook::spawn(f, url))
-    });
-    let mqtt = fleet
-        .as_ref()
-        .and_then(|f| Some(mqtt::spawn(f, config.mqtt.settings()?)));
-    let (trigger, stop) = shutdown::channel();
-    let draining = shutdown::Draining::default();
-    let budget = budget::ByteBudget::new(config.connections.max_inflight_bytes);
-    let router = http::http_router(
-        AppState::new(predictor.clone(), &config, Some(handle.clone()))
-            .with_budget(budget.clone())
-            .with_fleet(fleet.clone())
-            .with_shutdown(stop.clone())
-            .with_draining(draining.clone()),
-    );
-    let (routes, reporter) = grpc::grpc_routes(predictor.clone(), fleet, &config).await?;
-
-    let mut http_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
-        let limits = http::server::HttpLimits {
-            max_connections: config.connections.http_max_connections,
-            header_timeout: config.connections.header_timeout(),
-            idle_timeout: config.connections.idle_timeout(),
-            keepalive: config.connections.keepalive_interval(),
-        };
-        let (stop, draining) = (stop.clone(), draining.clone());
-        async move {
-            http::server::serve_http(http, router, limits, draining, stop)
-                .await
-                .map_err(ServeError::Http)
-        }
-    });
-    let mut grpc_task: JoinHandle<Result<(), ServeError>> = tokio::spawn({
-        let stop = stop.clone();
-        let config = config.clone();
-        async move { Ok(grpc::serve_grpc(grpc, routes, &config, budget, stop.wait()).await?) }
-    });
-    let reload_on_hangup = tokio::spawn(shutdown::reload_on_sighup(predictor.clone()));
-    let upkeep = tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-            for n in 0u64.. {
-                tick.tick().await;
-                handle.run_upkeep();
-                if n % 6 == 0 {
-                    // Every 30 s, off the async workers: give back what bursts left in the allocator.
-                    let _ = tokio::task::spawn_blocking(memory::release_free_memory).await;
-                }
-            }
-        }
-    });
-
-    let readiness = async {
-        predictor
-            .wait_ready()
-            .await
-            .map_err(|e| ServeError::Model {
-                path: config.model_path.display().to_string(),
-                reason: load_failure(&e),
-            })?;
-        check_artifact(&config, &predictor)?;
-        grpc::set_serving(&reporter, true).await;
-        let version = predictor
-            .model_info()
-            .map(|m| m.version.clone())
-            .unwrap_or_default();
-        tracing::info!(model_version = version.as_str(), "model ready; serving");
-        Ok::<(), ServeError>(())
-    };
-    tokio::pin!(readiness);
-    tokio::pin!(shutdown);
-    let mut ready_done = false;
-    let mut http_done = false;
-    let mut grpc_done = false;
-    let outcome: Result<(), ServeError> = loop {
-        tokio::select! {
-            () = &mut shutdown => break Ok(()),
-            result = &mut readiness, if !ready_done => {
-                ready_done = true;
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "startup failed");
-                    break Err(e);
-                }
-            }
-            result = &mut http_task, if !http_done => {
-                http_done = true;
-                break Err(task_failure("http", result));
-            }
-            result = &mut grpc_task, if !grpc_done => {
-                grpc_done = true;
-                break Err(task_failure("grpc", result));
-            }
-        }
-    };
-
-    draining.start();
-    grpc::set_serving(&reporter, false).await;
-    if outcome.is_ok() && !config.shutdown_delay().is_zero() {
-        tracing::info!(
-            delay_secs = config.shutdown_delay_secs,
-            "shutting down: reporting not-ready while still serving"
-        );
-        tokio::select! {
-            () = tokio::time::sleep(config.shutdown_delay()) => {}
-            result = &mut http_task, if !http_done => {
-                http_done = true;
-                tracing::error!(error = %task_failure("http", result), "http server failed during the shutdown delay");
-            }
-            result = &mut grpc_task, if !grpc_done => {
-                grpc_done = true;
-                tracing::error!(error = %task_failure("grpc", result), "grpc server failed during the shutdown delay");
-            }
-        }
-    }
-    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
-    trigger.fire();
-    let drain = async {
-        if !http_done && let Ok(Err(e)) = (&mut http_task).await {
-            tracing::error!(error = %e, "http server error while draining");
-        }
-        if !grpc_done && let Ok(Err(e)) = (&mut grpc_task).await {
-            tracing::error!(error = %e, "grpc server error while draining");
-        }
-    };
-    if tokio::time::timeout(config.shutdown_grace(), drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace_secs = config.shutdown_grace_secs,
-            "grace period over; aborting remaining requests"
-        );
-        http_task.abort();
-        grpc_task.abort();
-    }
-    // Unacknowledged MQTT readings stay with the broker's persistent session for the next start.
-    if let Some(mqtt) = &mqtt {
-        mqtt.abort();
-    }
-    upkeep.abort();
-    reload_on_hangup.abort();
-    for task in [retention, webhook].into_iter().flatten() {
-        task.abort();
-    }
-    predictor.shutdown().await;
-    tracing::info!("stopped");
+    let mut running = lifecycle::Running::start(&config, handle, http, grpc).await?;
+    let outcome = running.until_stopped(&config, shutdown).await;
+    running.stop(&config, outcome.is_ok()).await;
     outcome
 }
 
@@ -297,7 +145,7 @@ fn fit_connection_caps(config: &mut ServerConfig) {
 }
 
 /// The fleet over DATABASE_URL (state rebuilt from the store), or None in SageMaker container mode.
-async fn open_fleet(
+pub(crate) async fn open_fleet(
     config: &ServerConfig,
     predictor: &Predictor,
 ) -> Result<Option<rul_fleet::Fleet>, ServeError> {
@@ -343,7 +191,7 @@ async fn open_fleet(
 }
 
 /// The SageMaker client for `use_sagemaker` requests, when SAGEMAKER_ENDPOINT is set (default credential chain).
-async fn remote_backend(config: &ServerConfig) -> Option<rul_core::Remote> {
+pub(crate) async fn remote_backend(config: &ServerConfig) -> Option<rul_core::Remote> {
     let settings = config.sagemaker.settings()?;
     tracing::info!(
         endpoint = settings.endpoint.as_str(),
@@ -362,7 +210,8 @@ async fn remote_backend(config: &ServerConfig) -> Option<rul_core::Remote> {
     ))
 }
 
-fn load_failure(err: &PredictError) -> String {
+/// What a failed start-up load says in the error.
+pub(crate) fn load_failure(err: &PredictError) -> String {
     match err {
         PredictError::NotReady(reason)
         | PredictError::Internal(reason)
@@ -371,7 +220,8 @@ fn load_failure(err: &PredictError) -> String {
     }
 }
 
-fn task_failure(
+/// A server task that ended, as the error that ends the service.
+pub(crate) fn task_failure(
     what: &str,
     joined: Result<Result<(), ServeError>, tokio::task::JoinError>,
 ) -> ServeError {
@@ -387,7 +237,10 @@ fn task_failure(
 }
 
 /// Compares the loaded artifact with SEQUENCE_LENGTH, N_FEATURES and RUL_CEILING when those are set.
-fn check_artifact(config: &ServerConfig, predictor: &Predictor) -> Result<(), ServeError> {
+pub(crate) fn check_artifact(
+    config: &ServerConfig,
+    predictor: &Predictor,
+) -> Result<(), ServeError> {
     let wanted = [
         (
             "SEQUENCE_LENGTH",

@@ -501,6 +501,9 @@ async fn deadlines_are_honoured() {
     req.set_timeout(Duration::from_millis(200));
     let status = client.predict_rul(req).await.expect_err("deadline");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    // The same type and message as REST's 504 answer.
+    assert_eq!(body_of(&status)["type"], "timeout", "{status:?}");
+    assert_eq!(body_of(&status)["error"], "request timed out", "{status:?}");
     drop(pause);
     assert_still_serves(&mut server.client().await).await;
 }

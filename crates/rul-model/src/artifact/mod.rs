@@ -215,28 +215,16 @@ impl Artifact {
 
         let weights_path = dir.join(WEIGHTS_FILE);
         let model = load_weights(&spec, get(WEIGHTS_FILE), &weights_path)?;
-        let fast = fast_model(&spec, &model, &weights_path)?;
 
         let metrics_path = dir.join(METRICS_FILE);
         let metrics: serde_json::Value = parse_json(&metrics_path, get(METRICS_FILE))?;
         let card_path = dir.join(CARD_FILE);
         let card_markdown = String::from_utf8(get(CARD_FILE).to_vec())
             .map_err(|_| ArtifactError::invalid(&card_path, "not UTF-8 text"))?;
-        let card = ModelCard::build(&version, &spec, &preprocessor, &calibration, &metrics);
-
-        Ok(Artifact {
-            dir: dir.to_path_buf(),
-            version,
-            spec,
-            model,
-            fast,
-            engine: InferenceEngine::default(),
-            preprocessor,
-            calibration,
-            card,
-            card_markdown,
-            metrics,
-        })
+        Ok(
+            Artifact::from_parts(dir, version, spec, model, preprocessor, calibration)?
+                .with_metrics(metrics, card_markdown),
+        )
     }
 
     /// The engine [`predict`](Self::predict) uses (the fast path unless changed).
@@ -365,6 +353,20 @@ impl Artifact {
             card_markdown: String::new(),
             metrics,
         })
+    }
+
+    /// Adds the training metrics and the card text read from disk; the card is rebuilt with the metrics.
+    fn with_metrics(mut self, metrics: serde_json::Value, card_markdown: String) -> Self {
+        self.card = ModelCard::build(
+            &self.version,
+            &self.spec,
+            &self.preprocessor,
+            &self.calibration,
+            &metrics,
+        );
+        self.metrics = metrics;
+        self.card_markdown = card_markdown;
+        self
     }
 }
 

@@ -5,8 +5,8 @@ use rul_data::ValidationError;
 use tonic::{Code, Status};
 
 use super::pb;
-use crate::http::errors::{ErrorBody, MAX_ECHO_CHARS, clip};
 use crate::input::{RawReading, RawRequest};
+use crate::wire::{ErrorBody, MAX_ECHO_CHARS, clip};
 
 /// Transport-neutral form of a protobuf request (no checks yet).
 pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
@@ -17,45 +17,15 @@ pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
     }
 }
 
+crate::input::raw_reading_conversions!(pb::SensorReading);
+
 pub(crate) fn raw_reading(r: &pb::SensorReading) -> RawReading {
-    RawReading {
-        sensors: [
-            r.s1, r.s2, r.s3, r.s4, r.s5, r.s6, r.s7, r.s8, r.s9, r.s10, r.s11, r.s12, r.s13,
-            r.s14, r.s15, r.s16, r.s17, r.s18, r.s19, r.s20, r.s21,
-        ],
-        settings: [r.setting_1, r.setting_2, r.setting_3],
-    }
+    RawReading::from(r)
 }
 
 /// Protobuf form of a transport-neutral reading (used by the client).
 pub fn proto_reading(raw: &RawReading) -> pb::SensorReading {
-    let s = raw.sensors;
-    pb::SensorReading {
-        s1: s[0],
-        s2: s[1],
-        s3: s[2],
-        s4: s[3],
-        s5: s[4],
-        s6: s[5],
-        s7: s[6],
-        s8: s[7],
-        s9: s[8],
-        s10: s[9],
-        s11: s[10],
-        s12: s[11],
-        s13: s[12],
-        s14: s[13],
-        s15: s[14],
-        s16: s[15],
-        s17: s[16],
-        s18: s[17],
-        s19: s[18],
-        s20: s[19],
-        s21: s[20],
-        setting_1: raw.settings[0],
-        setting_2: raw.settings[1],
-        setting_3: raw.settings[2],
-    }
+    pb::SensorReading::from(raw)
 }
 
 /// Protobuf answer for a core prediction; `predicted_rul` is `rul` truncated toward zero (the plan's int).

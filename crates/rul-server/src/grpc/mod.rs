@@ -29,9 +29,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::budget::{BudgetExceeded, Budgeted, ByteBudget};
 use crate::config::ServerConfig;
-use crate::http::REQUEST_ID;
-use crate::http::errors::ErrorBody;
 use crate::metrics::{ObserveLayer, Transport};
+use crate::wire::{ErrorBody, REQUEST_ID};
 pub use service::PredictionApi;
 
 /// Types generated from proto/rul/v1/prediction.proto.
@@ -240,7 +239,7 @@ where
                 Ok(Err(never)) => match never {},
                 Err(_) => status_response(
                     Code::DeadlineExceeded,
-                    &error_body("deadline", "deadline exceeded"),
+                    &error_body("timeout", "request timed out"),
                 ),
             };
             drop((permit, claim));

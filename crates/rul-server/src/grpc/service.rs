@@ -53,9 +53,7 @@ impl PredictionApi {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match presented {
-            Some(p) if crate::http::admin::constant_time_eq(p.as_bytes(), expected.as_bytes()) => {
-                Ok(())
-            }
+            Some(p) if crate::config::constant_time_eq(p.as_bytes(), expected.as_bytes()) => Ok(()),
             _ => Err(Status::unauthenticated("missing or invalid bearer token")),
         }
     }

@@ -1,5 +1,6 @@
 //! POST /admin/reload: swap in a (new) model artifact, guarded by a bearer token; disabled without one.
 
+use crate::config::constant_time_eq;
 use std::path::PathBuf;
 
 use axum::Json;
@@ -179,15 +180,6 @@ fn parse_body(headers: &HeaderMap, bytes: Bytes) -> Result<ReloadBody, ApiError>
         ));
     }
     parse_object(&bytes)
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 #[cfg(test)]

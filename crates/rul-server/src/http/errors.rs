@@ -8,110 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rul_core::PredictError;
 use rul_data::ValidationError;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
-use utoipa::openapi::Ref;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
-/// Error body of every non-2xx REST answer (and the message of every mapped gRPC error).
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ErrorBody {
-    /// Human-readable, client-safe message.
-    pub error: String,
-    /// Machine-readable class: invalid_json, invalid_request, payload_too_large, unsupported_media_type,
-    /// validation, overloaded, not_ready, remote, timeout, unauthorized, forbidden, not_found,
-    /// method_not_allowed, reload_failed, conflict, store, internal.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Extra structure: for `validation` an array of violations; otherwise an object (e.g. `{reason}`) or null.
-    #[schema(schema_with = details_schema)]
-    pub details: Value,
-}
-
-/// Longest piece of client text (a value, field name or token) an error repeats, in characters.
-pub const MAX_ECHO_CHARS: usize = 64;
-/// Longest error message, in characters.
-const MAX_MESSAGE_CHARS: usize = 1024;
-/// Longest string inside `details`, in characters.
-const MAX_DETAIL_CHARS: usize = 256;
-/// Largest error body, in bytes of JSON.
-pub const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
-
-/// `s` cut to `max` characters, ending in "…" when something was cut.
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &s[..end]),
-        None => s.to_string(),
-    }
-}
-
-impl ErrorBody {
-    /// This body within the size limits, whatever the request held: the message and every string in `details`
-    /// clipped, and a `details` list halved (with a last item counting what was left out) until the JSON fits
-    /// [`MAX_ERROR_BODY_BYTES`].
-    pub fn bounded(mut self) -> ErrorBody {
-        self.error = clip(&self.error, MAX_MESSAGE_CHARS);
-        clip_strings(&mut self.details);
-        let size = |b: &ErrorBody| serde_json::to_vec(b).map_or(usize::MAX, |v| v.len());
-        let total = self.details.as_array().map_or(0, Vec::len);
-        while size(&self) > MAX_ERROR_BODY_BYTES {
-            match &mut self.details {
-                Value::Array(items) if items.len() > 2 => {
-                    items.truncate(items.len() / 2);
-                    let omitted = total - items.len();
-                    items.push(serde_json::json!({
-                        "reading": null,
-                        "field": null,
-                        "reason": format!("{omitted} more not shown"),
-                    }));
-                }
-                _ => {
-                    self.details = Value::Null;
-                    break;
-                }
-            }
-        }
-        self
-    }
-}
-
-fn clip_strings(value: &mut Value) {
-    match value {
-        Value::String(s) if s.chars().count() > MAX_DETAIL_CHARS => *s = clip(s, MAX_DETAIL_CHARS),
-        Value::Array(items) => items.iter_mut().for_each(clip_strings),
-        Value::Object(map) => map.values_mut().for_each(clip_strings),
-        _ => {}
-    }
-}
-
-/// One problem in a rejected request, as listed in the `details` of a `validation` error (schema only: the
-/// server serializes `rul_data::Violation`, whose shape this mirrors).
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ViolationBody {
-    /// Index (0-based) of the reading the problem is in; null when it is not in one reading.
-    #[schema(required = true)]
-    pub reading: Option<usize>,
-    /// Offending field (`s7`, `setting_1`, `sensor_data`, `engine_id`, `requests`, ...); null when none.
-    #[schema(required = true)]
-    pub field: Option<String>,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// `details`: an array of [`ViolationBody`] (validation errors), an object, or null.
-fn details_schema() -> Schema {
-    OneOfBuilder::new()
-        .item(ArrayBuilder::new().items(Ref::from_schema_name("ViolationBody")))
-        .item(ObjectBuilder::new().schema_type(Type::Object))
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .description(Some(
-            "For `validation`: the violations, each {reading, field, reason}. Otherwise an object \
-             (e.g. {reason} for invalid_json, invalid_request and reload_failed) or null.",
-        ))
-        .build()
-        .into()
-}
+pub use crate::wire::{ErrorBody, MAX_ECHO_CHARS, MAX_ERROR_BODY_BYTES, ViolationBody, clip};
 
 /// An error answer: status plus [`ErrorBody`]; internal detail is logged, never sent.
 #[derive(Debug)]
@@ -322,6 +221,7 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::MAX_MESSAGE_CHARS;
 
     #[test]
     fn bodies_are_bounded_whatever_they_hold() {

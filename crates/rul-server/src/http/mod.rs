@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,8 +38,7 @@ use crate::config::ServerConfig;
 use crate::metrics::{ObserveLayer, Transport};
 use errors::ApiError;
 
-/// Header carrying the request id (accepted from the client, generated if absent, always returned).
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub use crate::wire::REQUEST_ID;
 
 /// What every handler may use: the core handle plus the few settings the REST layer needs.
 #[derive(Clone)]

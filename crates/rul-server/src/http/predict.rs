@@ -70,48 +70,17 @@ pub struct SensorReadingBody {
     pub setting_3: Option<f64>,
 }
 
+crate::input::raw_reading_conversions!(SensorReadingBody);
+
 impl SensorReadingBody {
     /// Transport-neutral form.
     pub fn to_raw(&self) -> RawReading {
-        RawReading {
-            sensors: [
-                self.s1, self.s2, self.s3, self.s4, self.s5, self.s6, self.s7, self.s8, self.s9,
-                self.s10, self.s11, self.s12, self.s13, self.s14, self.s15, self.s16, self.s17,
-                self.s18, self.s19, self.s20, self.s21,
-            ],
-            settings: [self.setting_1, self.setting_2, self.setting_3],
-        }
+        RawReading::from(self)
     }
 
     /// Builds a body from the transport-neutral form.
     pub fn from_raw(raw: &RawReading) -> Self {
-        let s = raw.sensors;
-        Self {
-            s1: s[0],
-            s2: s[1],
-            s3: s[2],
-            s4: s[3],
-            s5: s[4],
-            s6: s[5],
-            s7: s[6],
-            s8: s[7],
-            s9: s[8],
-            s10: s[9],
-            s11: s[10],
-            s12: s[11],
-            s13: s[12],
-            s14: s[13],
-            s15: s[14],
-            s16: s[15],
-            s17: s[16],
-            s18: s[17],
-            s19: s[18],
-            s20: s[19],
-            s21: s[20],
-            setting_1: raw.settings[0],
-            setting_2: raw.settings[1],
-            setting_3: raw.settings[2],
-        }
+        Self::from(raw)
     }
 }
 

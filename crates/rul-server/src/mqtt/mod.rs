@@ -51,11 +51,9 @@ pub struct MqttTasks {
 }
 
 impl MqttTasks {
-    /// Stops every task of the adapter.
-    pub fn abort(&self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+    /// Handles that stop the adapter's tasks, for a caller that stops them with others.
+    pub fn abort_handles(&self) -> impl Iterator<Item = tokio::task::AbortHandle> + '_ {
+        self.tasks.iter().map(JoinHandle::abort_handle)
     }
 }
 
