@@ -1,5 +1,5 @@
-//! The byte budget (MAX_INFLIGHT_BYTES): request bytes received and not yet dealt with, on both transports
-//! together. A request count alone does not bound memory — 32 connections × 32 streams of 4 MB gRPC messages
+//! What both listeners share: the call limit (CONCURRENCY_LIMIT, see [`CallLimit`]) and the byte budget
+//! (MAX_INFLIGHT_BYTES): request bytes received and not yet dealt with, on both transports together. A request count alone does not bound memory — 32 connections × 32 streams of 4 MB gRPC messages
 //! are 4 GB — so every data frame of a request body takes its size from one pool before a decoder sees it.
 //!
 //! An empty pool fails the request at once (REST 429, gRPC RESOURCE_EXHAUSTED, both "retry later") instead of
@@ -37,6 +37,47 @@ impl BudgetExceeded {
             next = e.source();
         }
         false
+    }
+}
+
+/// CONCURRENCY_LIMIT: prediction calls served at once over REST and gRPC together; one over it is shed at once
+/// (REST 429, gRPC RESOURCE_EXHAUSTED, both `overloaded`). Cloning shares the limit.
+#[derive(Clone, Debug)]
+pub struct CallLimit(Arc<Semaphore>);
+
+impl CallLimit {
+    /// At most `calls` at once.
+    pub fn new(calls: usize) -> Self {
+        Self(Arc::new(Semaphore::new(calls.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// Slots free now.
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+
+    /// A slot held until the permit is dropped, or `None` when every slot is taken.
+    pub fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
+
+/// What every listener of one server draws on: call slots and request bytes. Cloning shares both.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// CONCURRENCY_LIMIT.
+    pub calls: CallLimit,
+    /// MAX_INFLIGHT_BYTES.
+    pub bytes: ByteBudget,
+}
+
+impl Admission {
+    /// The limits `config` sets.
+    pub fn new(config: &crate::ServerConfig) -> Self {
+        Self {
+            calls: CallLimit::new(config.concurrency_limit),
+            bytes: ByteBudget::new(config.connections.max_inflight_bytes),
+        }
     }
 }
 

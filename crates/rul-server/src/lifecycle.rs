@@ -58,10 +58,10 @@ impl Running {
         }
         let (trigger, stop) = shutdown::channel();
         let draining = shutdown::Draining::default();
-        let budget = budget::ByteBudget::new(config.connections.max_inflight_bytes);
+        let admission = budget::Admission::new(config);
         let router = http::http_router(
             AppState::new(predictor.clone(), config, Some(handle.clone()))
-                .with_budget(budget.clone())
+                .with_admission(admission.clone())
                 .with_fleet(fleet.clone())
                 .with_shutdown(stop.clone())
                 .with_draining(draining.clone()),
@@ -83,7 +83,7 @@ impl Running {
         });
         let grpc = tokio::spawn({
             let config = config.clone();
-            async move { Ok(grpc::serve_grpc(grpc, routes, &config, budget, stop.wait()).await?) }
+            async move { Ok(grpc::serve_grpc(grpc, routes, &config, admission, stop.wait()).await?) }
         });
         background.push(tokio::spawn(shutdown::reload_on_sighup(predictor.clone())).abort_handle());
         background.push(tokio::spawn(upkeep(handle)).abort_handle());

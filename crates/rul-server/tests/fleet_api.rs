@@ -249,9 +249,11 @@ async fn serve_fleet_grpc(
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
     let (trigger, stop) = shutdown::channel();
-    let budget = budget_of(&config);
-    let served = budget.clone();
-    tokio::spawn(async move { serve_grpc(listener, routes, &config, served, stop.wait()).await });
+    let admission = rul_server::budget::Admission::new(&config);
+    let budget = admission.bytes.clone();
+    tokio::spawn(
+        async move { serve_grpc(listener, routes, &config, admission, stop.wait()).await },
+    );
     let client = PredictionServiceClient::connect(addr)
         .await
         .expect("connect");

@@ -10,10 +10,11 @@ use hyper_util::rt::TokioExecutor;
 use prost::bytes::{Buf, BufMut};
 use rul_core::Predictor;
 use rul_server::ServerConfig;
-use rul_server::budget::ByteBudget;
+use rul_server::budget::{Admission, ByteBudget};
 use rul_server::grpc::pb::prediction_service_client::PredictionServiceClient;
 use rul_server::grpc::pb::{self, batch_item};
 use rul_server::grpc::{convert, grpc_routes, serve_grpc, set_serving};
+use rul_server::http::predict::SensorReadingBody;
 use rul_server::shutdown;
 use tokio::net::TcpListener;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -21,11 +22,14 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tower::ServiceExt;
 
 struct Server {
     addr: String,
     predictor: Predictor,
     budget: ByteBudget,
+    /// The call limit and byte budget the gRPC listener draws on (a REST router can share them).
+    admission: Admission,
     reporter: tonic_health::server::HealthReporter,
     _stop: shutdown::Trigger,
 }
@@ -39,8 +43,9 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = format!("http://{}", listener.local_addr().expect("addr"));
         let (trigger, stop) = shutdown::channel();
-        let budget = budget_of(&config);
-        let served = budget.clone();
+        let admission = Admission::new(&config);
+        let budget = admission.bytes.clone();
+        let served = admission.clone();
         tokio::spawn(
             async move { serve_grpc(listener, routes, &config, served, stop.wait()).await },
         );
@@ -48,6 +53,7 @@ impl Server {
             addr,
             predictor,
             budget,
+            admission,
             reporter,
             _stop: trigger,
         }
@@ -523,6 +529,73 @@ async fn server_timeout_caps_client_deadlines() {
         .expect_err("deadline");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     drop(pause);
+    assert_still_serves(&mut client).await;
+}
+
+/// CONCURRENCY_LIMIT is one limit over both transports: with 2 slots, one REST and one gRPC call held at the
+/// paused model fill it, and a third call is shed on either transport with the same error.
+#[tokio::test]
+async fn one_call_limit_covers_both_transports() {
+    let server = Server::ready(ServerConfig {
+        concurrency_limit: 2,
+        ..default_config()
+    })
+    .await;
+    let config = default_config();
+    let router = rul_server::http_router(
+        rul_server::AppState::new(server.predictor.clone(), &config, None)
+            .with_admission(server.admission.clone()),
+    );
+    let rest = |engine: &str| {
+        let body = serde_json::json!({
+            "engine_id": engine,
+            "sensor_data": raw_readings(30).iter().map(SensorReadingBody::from_raw).collect::<Vec<_>>(),
+        });
+        axum::http::Request::post("/predict")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let mut client = server.client().await;
+    let pause = server.predictor.pause_model_thread().await.expect("pause");
+    let held_grpc = tokio::spawn({
+        let mut client = client.clone();
+        async move { client.predict_rul(request("held-grpc", 30)).await }
+    });
+    let held_rest = tokio::spawn(router.clone().oneshot(rest("held-rest")));
+    let calls = server.admission.calls.clone();
+    wait_until("both held calls hold a slot", move || {
+        calls.available() == 0
+    })
+    .await;
+
+    let body = expect_code(
+        &mut client,
+        request("shed-grpc", 30),
+        Code::ResourceExhausted,
+    )
+    .await;
+    assert_eq!(body["type"], "overloaded");
+    let shed = router
+        .clone()
+        .oneshot(rest("shed-rest"))
+        .await
+        .expect("infallible");
+    assert_eq!(shed.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+    let bytes = axum::body::to_bytes(shed.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let rest_body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(rest_body["type"], body["type"]);
+    assert_eq!(rest_body["error"], body["error"]);
+
+    drop(pause);
+    held_grpc
+        .await
+        .expect("join")
+        .expect("held gRPC call completes");
+    let held = held_rest.await.expect("join").expect("infallible");
+    assert_eq!(held.status(), axum::http::StatusCode::OK);
     assert_still_serves(&mut client).await;
 }
 

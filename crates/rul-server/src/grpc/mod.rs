@@ -11,14 +11,12 @@ pub mod service;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, Response};
 use rul_core::Predictor;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Code, Status};
@@ -27,7 +25,7 @@ use tonic_health::server::HealthReporter;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::budget::{BudgetExceeded, Budgeted, ByteBudget};
+use crate::budget::{Admission, BudgetExceeded, Budgeted, ByteBudget, CallLimit};
 use crate::config::ServerConfig;
 use crate::metrics::{ObserveLayer, Transport};
 use crate::wire::{ErrorBody, REQUEST_ID};
@@ -105,23 +103,20 @@ pub async fn set_serving(reporter: &HealthReporter, serving: bool) {
 /// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls (HTTP/2 GOAWAY).
 /// Connections are capped at GRPC_MAX_CONNECTIONS, must send their first bytes within HTTP_HEADER_TIMEOUT_SECS,
 /// are pinged every GRPC_KEEPALIVE_INTERVAL_SECS, and may open GRPC_MAX_CONCURRENT_STREAMS calls at once; request
-/// bytes come from `budget` (MAX_INFLIGHT_BYTES, shared with the REST listener).
+/// bytes and call slots come from `admission` (MAX_INFLIGHT_BYTES and CONCURRENCY_LIMIT, shared with the REST
+/// listener).
 pub async fn serve_grpc(
     listener: TcpListener,
     routes: Routes,
     config: &ServerConfig,
-    budget: ByteBudget,
+    admission: Admission,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), GrpcError> {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(ObserveLayer::new(Transport::Grpc))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(GrpcGuardLayer::new(
-            config.concurrency_limit,
-            config.request_timeout(),
-            budget,
-        ))
+        .layer(GrpcGuardLayer::new(admission, config.request_timeout()))
         .into_inner();
     let limits = &config.connections;
     tonic::transport::Server::builder()
@@ -141,18 +136,19 @@ pub async fn serve_grpc(
 /// PredictionService call holds them until it is answered, streams (and health, reflection) message by message.
 #[derive(Clone, Debug)]
 pub struct GrpcGuardLayer {
-    limiter: Arc<Semaphore>,
+    limiter: CallLimit,
     server_timeout: Duration,
     budget: ByteBudget,
 }
 
 impl GrpcGuardLayer {
-    /// At most `concurrency` calls at once, each limited to `server_timeout`, their bytes taken from `budget`.
-    pub fn new(concurrency: usize, server_timeout: Duration, budget: ByteBudget) -> Self {
+    /// Calls admitted under `admission`'s call limit, their bytes taken from its budget, each limited to
+    /// `server_timeout`.
+    pub fn new(admission: Admission, server_timeout: Duration) -> Self {
         Self {
-            limiter: Arc::new(Semaphore::new(concurrency)),
+            limiter: admission.calls,
             server_timeout,
-            budget,
+            budget: admission.bytes,
         }
     }
 }
@@ -173,7 +169,7 @@ impl<S> Layer<S> for GrpcGuardLayer {
 #[derive(Clone, Debug)]
 pub struct GrpcGuard<S> {
     inner: S,
-    limiter: Arc<Semaphore>,
+    limiter: CallLimit,
     server_timeout: Duration,
     budget: ByteBudget,
 }
@@ -217,7 +213,7 @@ where
                 .map(|body| tonic::body::Body::new(Budgeted::per_message(body, claim, refused)));
             return Box::pin(inner.call(request));
         }
-        let Ok(permit) = self.limiter.clone().try_acquire_owned() else {
+        let Some(permit) = self.limiter.try_enter() else {
             let body = error_body("overloaded", "server overloaded; retry later");
             return Box::pin(std::future::ready(Ok(status_response(
                 Code::ResourceExhausted,

@@ -28,12 +28,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rul_core::Predictor;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::budget::{Budgeted, ByteBudget};
+use crate::budget::{Admission, Budgeted, ByteBudget, CallLimit};
 use crate::config::ServerConfig;
 use crate::metrics::{ObserveLayer, Transport};
 use errors::ApiError;
@@ -62,7 +61,7 @@ pub struct AppState {
     body_limit: usize,
     budget: ByteBudget,
     request_timeout: Duration,
-    limiter: Arc<Semaphore>,
+    limiter: CallLimit,
     cors_origins: Vec<String>,
     sagemaker_container: bool,
 }
@@ -86,7 +85,7 @@ impl AppState {
             body_limit: config.body_limit_bytes,
             budget: ByteBudget::new(config.connections.max_inflight_bytes),
             request_timeout: config.request_timeout(),
-            limiter: Arc::new(Semaphore::new(config.concurrency_limit)),
+            limiter: CallLimit::new(config.concurrency_limit),
             cors_origins: config.cors_origins(),
             sagemaker_container: config.sagemaker.container,
         }
@@ -97,6 +96,14 @@ impl AppState {
     /// The same state taking request bytes from `budget` (shared with the gRPC listener) instead of its own.
     pub fn with_budget(mut self, budget: ByteBudget) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// The same state admitting calls and request bytes under `admission` (shared with the gRPC listener)
+    /// instead of its own.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.limiter = admission.calls;
+        self.budget = admission.bytes;
         self
     }
 
@@ -209,13 +216,13 @@ async fn budget_body(State(state): State<AppState>, request: Request, next: Next
 
 /// Concurrency limit with load shedding: beyond CONCURRENCY_LIMIT in-flight predictions, answer 429 at once.
 async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.limiter.clone().try_acquire_owned() {
-        Ok(permit) => {
+    match state.limiter.try_enter() {
+        Some(permit) => {
             let response = next.run(request).await;
             drop(permit);
             response
         }
-        Err(_) => ApiError::overloaded().into_response(),
+        None => ApiError::overloaded().into_response(),
     }
 }
 
