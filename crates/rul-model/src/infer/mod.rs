@@ -30,7 +30,7 @@ use net::{Net, Scratch};
 /// plan's LSTM is 32 x 50 x 256 floats, 1.6 MB) so that it stays in cache.
 const CHUNK: usize = 32;
 /// Batches at least this large are split across threads when more than one core is available.
-const PARALLEL_MIN: usize = 64;
+const PARALLEL_MIN: usize = 32;
 
 /// Which forward pass serves predictions.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -166,8 +166,8 @@ impl FastModel {
             self.predict_on_this_thread(inputs, &mut out);
             return out;
         }
-        // Contiguous shares in whole chunks; the calling thread takes the first.
-        let per = count.div_ceil(threads).div_ceil(CHUNK) * CHUNK;
+        // Contiguous shares in multiples of the kernels' 6-row tiles; the calling thread takes the first.
+        let per = count.div_ceil(threads).div_ceil(6) * 6;
         std::thread::scope(|scope| {
             let mut shares = inputs.chunks(per * row).zip(out.chunks_mut(per));
             let first = shares.next();
