@@ -28,13 +28,13 @@ pub struct RawReading {
 /// `Option<f64>`, as in the proto and the REST body) and [`RawReading`], in both directions.
 macro_rules! raw_reading_conversions {
     ($ty:ty) => {
+        $crate::input::raw_reading_conversions!(@fields $ty; s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21);
+    };
+    (@fields $ty:ty; $($s:ident)*) => {
         impl From<&$ty> for $crate::input::RawReading {
             fn from(r: &$ty) -> Self {
                 Self {
-                    sensors: [
-                        r.s1, r.s2, r.s3, r.s4, r.s5, r.s6, r.s7, r.s8, r.s9, r.s10, r.s11, r.s12,
-                        r.s13, r.s14, r.s15, r.s16, r.s17, r.s18, r.s19, r.s20, r.s21,
-                    ],
+                    sensors: [$(r.$s),*],
                     settings: [r.setting_1, r.setting_2, r.setting_3],
                 }
             }
@@ -42,52 +42,10 @@ macro_rules! raw_reading_conversions {
 
         impl From<&$crate::input::RawReading> for $ty {
             fn from(raw: &$crate::input::RawReading) -> Self {
-                let [
-                    s1,
-                    s2,
-                    s3,
-                    s4,
-                    s5,
-                    s6,
-                    s7,
-                    s8,
-                    s9,
-                    s10,
-                    s11,
-                    s12,
-                    s13,
-                    s14,
-                    s15,
-                    s16,
-                    s17,
-                    s18,
-                    s19,
-                    s20,
-                    s21,
-                ] = raw.sensors;
+                let [$($s),*] = raw.sensors;
                 let [setting_1, setting_2, setting_3] = raw.settings;
                 Self {
-                    s1,
-                    s2,
-                    s3,
-                    s4,
-                    s5,
-                    s6,
-                    s7,
-                    s8,
-                    s9,
-                    s10,
-                    s11,
-                    s12,
-                    s13,
-                    s14,
-                    s15,
-                    s16,
-                    s17,
-                    s18,
-                    s19,
-                    s20,
-                    s21,
+                    $($s,)*
                     setting_1,
                     setting_2,
                     setting_3,
