@@ -44,6 +44,15 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 impl ErrorBody {
+    /// Whether the same request may succeed later (the server was busy, not ready, or a dependency failed):
+    /// REST adds `Retry-After`, gRPC `retry-after-ms`, both [`RETRY_AFTER_SECS`].
+    pub fn retry_later(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "overloaded" | "not_ready" | "remote" | "store"
+        )
+    }
+
     /// This body within the size limits, whatever the request held: the message and every string in `details`
     /// clipped, and a `details` list halved (with a last item counting what was left out) until the JSON fits
     /// [`MAX_ERROR_BODY_BYTES`].
@@ -109,3 +118,109 @@ fn details_schema() -> Schema {
         .build()
         .into()
 }
+
+/// Seconds a client should wait before retrying a failure that may pass later (REST `Retry-After`, gRPC
+/// `retry-after-ms` metadata).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// How every transport answers one failure of the core or the fleet: the HTTP status, the gRPC code and the
+/// client-safe body; internal detail is logged when the failure is built, never sent.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// REST status.
+    pub http: axum::http::StatusCode,
+    /// gRPC code.
+    pub grpc: tonic::Code,
+    /// The body both transports send (REST as JSON, gRPC as the status message and per-item errors).
+    pub body: ErrorBody,
+}
+
+impl Failure {
+    fn new(http: axum::http::StatusCode, grpc: tonic::Code, kind: &str, error: String) -> Self {
+        Self {
+            http,
+            grpc,
+            body: ErrorBody {
+                error,
+                kind: kind.to_string(),
+                details: Value::Null,
+            },
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.body.details = details;
+        self
+    }
+}
+
+impl From<&rul_core::PredictError> for Failure {
+    fn from(err: &rul_core::PredictError) -> Self {
+        use axum::http::StatusCode as H;
+        use rul_core::PredictError as E;
+        use tonic::Code as G;
+        let message = err.public_message();
+        match err {
+            E::Validation(v) => Failure::new(
+                H::UNPROCESSABLE_ENTITY,
+                G::InvalidArgument,
+                "validation",
+                message,
+            )
+            .with_details(serde_json::to_value(&v.violations).unwrap_or(Value::Null)),
+            E::Overloaded => Failure::new(
+                H::TOO_MANY_REQUESTS,
+                G::ResourceExhausted,
+                "overloaded",
+                message,
+            ),
+            E::NotReady(_) => {
+                Failure::new(H::SERVICE_UNAVAILABLE, G::Unavailable, "not_ready", message)
+            }
+            E::Remote(detail) => {
+                tracing::warn!(detail = detail.as_str(), "remote prediction failed");
+                Failure::new(H::SERVICE_UNAVAILABLE, G::Unavailable, "remote", message)
+            }
+            E::Internal(detail) => {
+                tracing::error!(detail = detail.as_str(), "internal error");
+                Failure::new(H::INTERNAL_SERVER_ERROR, G::Internal, "internal", message)
+            }
+        }
+    }
+}
+
+impl From<&rul_fleet::FleetError> for Failure {
+    fn from(err: &rul_fleet::FleetError) -> Self {
+        use axum::http::StatusCode as H;
+        use rul_fleet::FleetError as E;
+        use tonic::Code as G;
+        let message = err.public_message();
+        match err {
+            E::Predict(e) => Failure::from(e),
+            E::Conflict { reading, .. } => {
+                Failure::new(H::CONFLICT, G::FailedPrecondition, "conflict", message)
+                    .with_details(serde_json::json!({ "reading": reading }))
+            }
+            E::NotFound | E::AlertNotFound => {
+                Failure::new(H::NOT_FOUND, G::NotFound, "not_found", message)
+            }
+            E::AlertCleared(_) => {
+                Failure::new(H::CONFLICT, G::FailedPrecondition, "conflict", message)
+            }
+            E::NotOwner { owner, replicas } => Failure::new(
+                H::MISDIRECTED_REQUEST,
+                G::FailedPrecondition,
+                "wrong_replica",
+                message,
+            )
+            .with_details(serde_json::json!({ "owner": owner, "replicas": replicas })),
+            E::Store(detail) => {
+                tracing::error!(detail = detail.as_str(), "store error");
+                Failure::new(H::SERVICE_UNAVAILABLE, G::Unavailable, "store", message)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

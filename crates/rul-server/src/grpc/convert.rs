@@ -1,12 +1,11 @@
 //! Protobuf <-> core conversions and the single PredictError -> gRPC status mapping.
 
 use rul_core::{PredictError, Prediction};
-use rul_data::ValidationError;
 use tonic::{Code, Status};
 
 use super::pb;
 use crate::input::{RawReading, RawRequest};
-use crate::wire::{ErrorBody, MAX_ECHO_CHARS, clip};
+use crate::wire::{ErrorBody, Failure, MAX_ECHO_CHARS, RETRY_AFTER_SECS, clip};
 
 /// Transport-neutral form of a protobuf request (no checks yet).
 pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
@@ -58,82 +57,16 @@ fn truncate(rul: f64) -> i32 {
     }
 }
 
-/// gRPC code, error class and client-safe message for a core error (internal detail is logged here).
+/// gRPC code and body of a core error (the one mapping in [`Failure`]).
 fn classify(err: &PredictError) -> (Code, ErrorBody) {
-    let body = |kind: &str, details| ErrorBody {
-        error: err.public_message(),
-        kind: kind.to_string(),
-        details,
-    };
-    match err {
-        PredictError::Validation(v) => (Code::InvalidArgument, validation_body(v)),
-        PredictError::Overloaded => (
-            Code::ResourceExhausted,
-            body("overloaded", serde_json::Value::Null),
-        ),
-        PredictError::NotReady(_) => (
-            Code::Unavailable,
-            body("not_ready", serde_json::Value::Null),
-        ),
-        PredictError::Remote(detail) => {
-            tracing::warn!(detail = detail.as_str(), "remote prediction failed");
-            (Code::Unavailable, body("remote", serde_json::Value::Null))
-        }
-        PredictError::Internal(detail) => {
-            tracing::error!(detail = detail.as_str(), "internal error");
-            (
-                Code::Internal,
-                ErrorBody {
-                    error: "internal error".into(),
-                    kind: "internal".into(),
-                    details: serde_json::Value::Null,
-                },
-            )
-        }
-    }
+    let f = Failure::from(err);
+    (f.grpc, f.body)
 }
 
-fn validation_body(v: &ValidationError) -> ErrorBody {
-    ErrorBody {
-        error: v.to_string(),
-        kind: "validation".into(),
-        details: serde_json::to_value(&v.violations).unwrap_or(serde_json::Value::Null),
-    }
-}
-
-/// gRPC code and error body of a fleet error.
+/// gRPC code and body of a fleet error (the one mapping in [`Failure`]).
 fn classify_fleet(err: &rul_fleet::FleetError) -> (Code, ErrorBody) {
-    use rul_fleet::FleetError;
-    let body = |kind: &str, details| ErrorBody {
-        error: err.public_message(),
-        kind: kind.to_string(),
-        details,
-    };
-    match err {
-        FleetError::Predict(e) => classify(e),
-        FleetError::Conflict { reading, .. } => (
-            Code::FailedPrecondition,
-            body("conflict", serde_json::json!({ "reading": reading })),
-        ),
-        FleetError::NotFound | FleetError::AlertNotFound => {
-            (Code::NotFound, body("not_found", serde_json::Value::Null))
-        }
-        FleetError::AlertCleared(_) => (
-            Code::FailedPrecondition,
-            body("conflict", serde_json::Value::Null),
-        ),
-        FleetError::NotOwner { owner, replicas } => (
-            Code::FailedPrecondition,
-            body(
-                "wrong_replica",
-                serde_json::json!({ "owner": owner, "replicas": replicas }),
-            ),
-        ),
-        FleetError::Store(detail) => {
-            tracing::error!(detail = detail.as_str(), "store error");
-            (Code::Unavailable, body("store", serde_json::Value::Null))
-        }
-    }
+    let f = Failure::from(err);
+    (f.grpc, f.body)
 }
 
 /// The status for a fleet error (same JSON message shape as [`status`]).
@@ -165,12 +98,22 @@ pub fn status(err: &PredictError) -> Status {
     status_with_body(code, &body)
 }
 
-/// A status whose message is `body` as JSON.
+/// A status whose message is `body` as JSON, with `retry-after-ms` metadata when a retry may succeed.
 pub fn status_with_body(code: Code, body: &ErrorBody) -> Status {
     let body = body.clone().bounded();
     let message = serde_json::to_string(&body).unwrap_or_else(|_| body.error.clone());
-    Status::new(code, message)
+    let mut status = Status::new(code, message);
+    if body.retry_later() {
+        status.metadata_mut().insert(
+            RETRY_AFTER_MS,
+            tonic::metadata::MetadataValue::from(RETRY_AFTER_SECS * 1000),
+        );
+    }
+    status
 }
+
+/// gRPC metadata key of the retry hint (REST's `Retry-After`, in milliseconds).
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 /// Most violations one batch item's error lists (a 500-reading request can have thousands).
 const MAX_ITEM_VIOLATIONS: usize = 100;
@@ -203,6 +146,7 @@ pub fn item_error(err: &PredictError) -> pb::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rul_data::ValidationError;
 
     #[test]
     fn statuses_follow_the_mapping() {

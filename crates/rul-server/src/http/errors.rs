@@ -11,6 +11,7 @@ use rul_data::ValidationError;
 use serde_json::Value;
 
 pub use crate::wire::{ErrorBody, MAX_ECHO_CHARS, MAX_ERROR_BODY_BYTES, ViolationBody, clip};
+use crate::wire::{Failure, RETRY_AFTER_SECS};
 
 /// An error answer: status plus [`ErrorBody`]; internal detail is logged, never sent.
 #[derive(Debug)]
@@ -98,59 +99,24 @@ impl ApiError {
     }
 }
 
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        Self {
+            status: f.http,
+            body: f.body,
+        }
+    }
+}
+
 impl From<PredictError> for ApiError {
     fn from(err: PredictError) -> Self {
-        match &err {
-            PredictError::Validation(v) => ApiError::validation(v),
-            PredictError::Overloaded => ApiError::overloaded(),
-            PredictError::NotReady(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                err.public_message(),
-            ),
-            PredictError::Remote(detail) => {
-                tracing::warn!(detail = detail.as_str(), "remote prediction failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "remote",
-                    err.public_message(),
-                )
-            }
-            PredictError::Internal(detail) => ApiError::internal(detail),
-        }
+        Failure::from(&err).into()
     }
 }
 
 impl From<rul_fleet::FleetError> for ApiError {
     fn from(err: rul_fleet::FleetError) -> Self {
-        use rul_fleet::FleetError;
-        match &err {
-            FleetError::Predict(e) => ApiError::from(e.clone()),
-            FleetError::Conflict { reading, message } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message.clone())
-                    .with_details(serde_json::json!({ "reading": reading }))
-            }
-            FleetError::NotFound | FleetError::AlertNotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.public_message())
-            }
-            FleetError::AlertCleared(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", err.public_message())
-            }
-            FleetError::NotOwner { owner, replicas } => ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "wrong_replica",
-                err.public_message(),
-            )
-            .with_details(serde_json::json!({ "owner": owner, "replicas": replicas })),
-            FleetError::Store(detail) => {
-                tracing::error!(detail = detail.as_str(), "store error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store",
-                    "the history store is unavailable",
-                )
-            }
-        }
+        Failure::from(&err).into()
     }
 }
 
@@ -187,7 +153,7 @@ impl IntoResponse for ApiError {
         {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response
