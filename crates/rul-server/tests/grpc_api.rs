@@ -230,6 +230,8 @@ async fn predict_answers_with_every_field() {
     assert!((0.0..=1.0).contains(&r.confidence));
     assert!(!r.model_version.is_empty());
     assert_eq!(r.source, "local");
+    // Unset, as REST's null: a local answer has no fallback reason.
+    assert_eq!(r.fallback_reason, None);
     assert!(r.tolerance > 0.0);
 }
 
@@ -365,7 +367,7 @@ async fn bad_engine_ids_are_invalid_argument() {
         .expect("fallback")
         .into_inner();
     assert_eq!(answer.source, "local_fallback");
-    assert_eq!(answer.fallback_reason, "not_configured");
+    assert_eq!(answer.fallback_reason.as_deref(), Some("not_configured"));
     assert_still_serves(&mut client).await;
 }
 

@@ -40,7 +40,7 @@ pub fn response(p: &Prediction) -> pb::RulResponse {
         tolerance: p.tolerance,
         padded: p.padded,
         source: p.source.as_str().to_string(),
-        fallback_reason: p.fallback_reason.unwrap_or_default().to_string(),
+        fallback_reason: p.fallback_reason.map(str::to_string),
         cached: p.cached,
         engine_id: p.engine_id.clone(),
         padded_cycles: u32::try_from(p.padded_cycles).unwrap_or(u32::MAX),
