@@ -76,6 +76,7 @@ pub enum ServeError {
 /// Logging is not initialised here (see [`logging::init`]).
 pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     config.validate()?;
+    let stop = shutdown::signal();
     if let Some(limit) = net::raise_open_file_limit() {
         tracing::debug!(open_files = limit, "open-file limit");
     }
@@ -95,7 +96,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
             addr: grpc_addr.to_string(),
             source,
         })?;
-    serve_with_listeners(config, http, grpc, shutdown::signal()).await
+    serve_with_listeners(config, http, grpc, stop).await
 }
 
 /// [`serve`] on listeners the caller bound (tests use 127.0.0.1:0), stopping when `shutdown` resolves: then /ready

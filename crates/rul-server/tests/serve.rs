@@ -22,9 +22,11 @@ fn url(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn rest_and_grpc_agree_and_metrics_move() {
-    // Expectations that match the artifact do not stop startup.
+    // Expectations that match the artifact do not stop startup. The cache is off, so both answers come from
+    // the model, not one from the other's cached entry.
     let config = ServerConfig {
         rul_ceiling: Some(125.0),
+        cache_capacity: 0,
         ..config(artifact("serve"))
     };
     let server = Running::start(config).await;
@@ -69,6 +71,8 @@ async fn rest_and_grpc_agree_and_metrics_move() {
     );
     assert_eq!(rest["model_version"], answer.model_version.as_str());
     assert_eq!(answer.predicted_rul, rest_rul.trunc() as i32);
+    assert_eq!(rest["cached"], false, "{rest}");
+    assert!(!answer.cached);
 
     let text = http
         .get(url(server.http, "/metrics"))
