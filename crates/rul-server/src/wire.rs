@@ -152,6 +152,51 @@ impl Failure {
         self.body.details = details;
         self
     }
+
+    /// CONCURRENCY_LIMIT reached: the call is shed at once.
+    pub fn shed() -> Self {
+        use axum::http::StatusCode as H;
+        Failure::new(
+            H::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+            "overloaded",
+            "server overloaded; retry later".into(),
+        )
+    }
+
+    /// MAX_INFLIGHT_BYTES taken by other requests: refused at once.
+    pub fn budget_exceeded() -> Self {
+        use axum::http::StatusCode as H;
+        Failure::new(
+            H::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+            "overloaded",
+            crate::budget::BudgetExceeded.to_string(),
+        )
+    }
+
+    /// REQUEST_TIMEOUT_MS (or the client's gRPC deadline) passed.
+    pub fn timeout() -> Self {
+        use axum::http::StatusCode as H;
+        Failure::new(
+            H::GATEWAY_TIMEOUT,
+            tonic::Code::DeadlineExceeded,
+            "timeout",
+            "request timed out".into(),
+        )
+    }
+}
+
+impl From<&rul_data::ValidationError> for Failure {
+    fn from(v: &rul_data::ValidationError) -> Self {
+        Failure::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            tonic::Code::InvalidArgument,
+            "validation",
+            v.to_string(),
+        )
+        .with_details(serde_json::to_value(&v.violations).unwrap_or(Value::Null))
+    }
 }
 
 impl From<&rul_core::PredictError> for Failure {
@@ -161,13 +206,7 @@ impl From<&rul_core::PredictError> for Failure {
         use tonic::Code as G;
         let message = err.public_message();
         match err {
-            E::Validation(v) => Failure::new(
-                H::UNPROCESSABLE_ENTITY,
-                G::InvalidArgument,
-                "validation",
-                message,
-            )
-            .with_details(serde_json::to_value(&v.violations).unwrap_or(Value::Null)),
+            E::Validation(v) => Failure::from(v),
             E::Overloaded => Failure::new(
                 H::TOO_MANY_REQUESTS,
                 G::ResourceExhausted,

@@ -17,7 +17,7 @@ use super::avx2;
 
 /// Rows of a register tile for multi-row products (reuses each weight load this many times; with
 /// 16-column tiles, 6 rows keep 12 independent accumulator chains in the 16 AVX2 registers).
-const TILE_ROWS: usize = 6;
+pub(crate) const TILE_ROWS: usize = 6;
 
 /// `out[r * os + j] += Σ_k a[r * a_s + k] * w[k * n + j]` for `r < rows`, `j < n`.
 ///

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::RulNet;
-use kernels::{FlushDenormals, detect_isa};
+use kernels::{FlushDenormals, TILE_ROWS, detect_isa};
 use net::{Net, Scratch};
 
 /// Windows per pass through the network: bounds the scratch memory (the gate buffer of the
@@ -166,8 +166,8 @@ impl FastModel {
             self.predict_on_this_thread(inputs, &mut out);
             return out;
         }
-        // Contiguous shares in multiples of the kernels' 6-row tiles; the calling thread takes the first.
-        let per = count.div_ceil(threads).div_ceil(6) * 6;
+        // Contiguous shares in whole register tiles; the calling thread takes the first.
+        let per = count.div_ceil(threads).div_ceil(TILE_ROWS) * TILE_ROWS;
         std::thread::scope(|scope| {
             let mut shares = inputs.chunks(per * row).zip(out.chunks_mut(per));
             let first = shares.next();

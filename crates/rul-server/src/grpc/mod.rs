@@ -28,7 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::budget::{Admission, BudgetExceeded, Budgeted, ByteBudget, CallLimit};
 use crate::config::ServerConfig;
 use crate::metrics::{ObserveLayer, Transport};
-use crate::wire::{ErrorBody, REQUEST_ID};
+use crate::wire::{ErrorBody, Failure, REQUEST_ID};
 pub use service::PredictionApi;
 
 /// Types generated from proto/rul/v1/prediction.proto.
@@ -214,11 +214,7 @@ where
             return Box::pin(inner.call(request));
         }
         let Some(permit) = self.limiter.try_enter() else {
-            let body = error_body("overloaded", "server overloaded; retry later");
-            return Box::pin(std::future::ready(Ok(status_response(
-                Code::ResourceExhausted,
-                &body,
-            ))));
+            return Box::pin(std::future::ready(Ok(failure_response(&Failure::shed()))));
         };
         let deadline = match parse_grpc_timeout(request.headers()) {
             Some(client) => client
@@ -233,10 +229,7 @@ where
             let response = match tokio::time::timeout(deadline, future).await {
                 Ok(Ok(response)) => resize_status(response),
                 Ok(Err(never)) => match never {},
-                Err(_) => status_response(
-                    Code::DeadlineExceeded,
-                    &error_body("timeout", "request timed out"),
-                ),
+                Err(_) => status_response(Code::DeadlineExceeded, &Failure::timeout().body),
             };
             drop((permit, claim));
             Ok(response)
@@ -245,17 +238,13 @@ where
 }
 
 /// An empty byte budget, as the status the decoder passes on to the client.
-fn refused(exceeded: BudgetExceeded) -> crate::budget::BoxError {
-    let body = error_body("overloaded", &exceeded.to_string());
-    Box::new(convert::status_with_body(Code::ResourceExhausted, &body))
+fn refused(_: BudgetExceeded) -> crate::budget::BoxError {
+    let f = Failure::budget_exceeded();
+    Box::new(convert::status_with_body(f.grpc, &f.body))
 }
 
-fn error_body(kind: &str, error: &str) -> ErrorBody {
-    ErrorBody {
-        error: error.to_string(),
-        kind: kind.to_string(),
-        details: serde_json::Value::Null,
-    }
+fn failure_response(f: &Failure) -> GrpcResponse {
+    status_response(f.grpc, &f.body)
 }
 
 fn status_response(code: Code, body: &ErrorBody) -> GrpcResponse {

@@ -51,13 +51,7 @@ impl ApiError {
 
     /// 422 with the violations as details.
     pub fn validation(err: &ValidationError) -> Self {
-        let details = serde_json::to_value(&err.violations).unwrap_or(Value::Null);
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-            err.to_string(),
-        )
-        .with_details(details)
+        Failure::from(err).into()
     }
 
     /// 404 for unknown routes.
@@ -76,26 +70,17 @@ impl ApiError {
 
     /// 504 when the per-request time limit passes.
     pub fn timeout() -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "request timed out")
+        Failure::timeout().into()
     }
 
     /// 429 when the server sheds load.
     pub fn overloaded() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "overloaded",
-            "server overloaded; retry later",
-        )
+        Failure::shed().into()
     }
 
     /// 500 with a generic message; `detail` goes to the log only.
     pub fn internal(detail: &str) -> Self {
-        tracing::error!(detail, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Failure::from(&PredictError::Internal(detail.to_string())).into()
     }
 }
 
@@ -123,11 +108,7 @@ impl From<rul_fleet::FleetError> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if crate::budget::BudgetExceeded::caused(&rejection) {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "overloaded",
-                crate::budget::BudgetExceeded.to_string(),
-            )
+            Failure::budget_exceeded().into()
         } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
