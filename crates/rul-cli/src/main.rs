@@ -12,6 +12,7 @@ mod predict;
 mod profile;
 mod replay;
 mod sagemaker;
+mod seeds;
 mod serve;
 mod track;
 mod train;
@@ -36,6 +37,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Search hyperparameters (TPE, median pruning); resumable; writes best.toml.
     Tune(tune::TuneArgs),
+    /// Train one configuration with several seeds; every seed's validation and test figures, mean ± sd.
+    Seeds(seeds::SeedsArgs),
     /// Evaluate an artifact on a subset's official test set and its held-out run-to-failure engines.
     Evaluate(evaluate::EvaluateArgs),
     /// Refit an artifact's confidence on its calibration engines (no retraining); rewrites metrics and card.
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Seeds(args) => seeds::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Serve(config) => {

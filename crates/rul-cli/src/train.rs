@@ -3,14 +3,14 @@
 
 use anyhow::Context;
 use clap::Args;
-use rul_data::{Subset, load_subset, resolve_data_dir};
+use rul_data::{Subset, SubsetData, load_subset, resolve_data_dir};
 use rul_model::TrainConfig;
 use rul_model::train::EpochReport;
 use rul_track::TrackSettings;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -67,28 +67,43 @@ fn progress_printer() -> impl FnMut(&EpochReport) -> ControlFlow<()> {
     }
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
+/// The configuration file (or the subset's defaults) with `--epochs`, and the subset's data.
+pub fn config_and_data(
+    subset: Subset,
+    config: Option<&Path>,
+    epochs: Option<usize>,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<(TrainConfig, SubsetData)> {
+    let mut config = match config {
         Some(path) => {
             TrainConfig::from_file(path).with_context(|| format!("loading {}", path.display()))?
         }
-        None => TrainConfig::for_subset(args.subset),
+        None => TrainConfig::for_subset(subset),
     };
     anyhow::ensure!(
-        config.subset == args.subset,
-        "the config is for {} but --subset is {}",
+        config.subset == subset,
+        "the config is for {} but --subset is {subset}",
         config.subset,
-        args.subset
     );
+    if let Some(epochs) = epochs {
+        config.epochs = epochs;
+    }
+    let dir = resolve_data_dir(data_dir);
+    let data = load_subset(&dir, subset)
+        .with_context(|| format!("loading {subset} from {}", dir.display()))?;
+    Ok((config, data))
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let (mut config, data) = config_and_data(
+        args.subset,
+        args.config.as_deref(),
+        args.epochs,
+        args.data_dir.as_deref(),
+    )?;
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }
-    if let Some(epochs) = args.epochs {
-        config.epochs = epochs;
-    }
-    let dir = resolve_data_dir(args.data_dir.as_deref());
-    let data = load_subset(&dir, args.subset)
-        .with_context(|| format!("loading {} from {}", args.subset, dir.display()))?;
     let mut progress = progress_printer();
     let track =
         TrackSettings::from_env(Some(args.runs_dir.clone()), &format!("rul-{}", args.subset));
@@ -119,13 +134,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "wrote {} ({}): {} epochs (best {}, {:?}), {:.1}s training, {:.1}s total, val RMSE {:.3}",
+            "wrote {} ({}): {} epochs (best {}, {:?}), {:.1}s training ({:.0} windows/s), {:.1}s total, val RMSE {:.3}",
             summary.dir.display(),
             summary.version,
             summary.epochs_run,
             summary.best_epoch,
             summary.stop,
             summary.train_seconds,
+            summary.train_windows_per_second,
             summary.total_seconds,
             summary.val_rmse
         );

@@ -88,6 +88,8 @@ pub struct TrainSummary {
     pub stop: StopReason,
     /// Seconds in the training loop.
     pub train_seconds: f64,
+    /// Training windows processed per second of the training loop (fit windows × epochs, validation included).
+    pub train_windows_per_second: f64,
     /// Seconds for everything (preparation, training, calibration, evaluation, writing).
     pub total_seconds: f64,
     /// Validation RMSE (all windows of validation engines, capped truth) of the kept epoch.
@@ -134,6 +136,7 @@ pub fn train_subset(
     let (networks, runs) = fit_networks(config, &prep, progress)?;
     let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
     let epochs_run: usize = runs.iter().map(|r| r.history.len()).sum();
+    let windows_per_second = (prep.fit.count * epochs_run) as f64 / seconds.max(f64::MIN_POSITIVE);
     let val_rmse = rmse_f32(
         &predict_windows_mean(&networks, &prep.val, ceiling)?,
         &prep.val.targets,
@@ -212,6 +215,7 @@ pub fn train_subset(
         "summary": summary,
         "training": {
             "seconds": seconds,
+            "windows_per_second": windows_per_second,
             "epochs_run": epochs_run,
             "best_epoch": outcome.best_epoch,
             "best_val_rmse": val_rmse,
@@ -259,6 +263,7 @@ pub fn train_subset(
         best_epoch: outcome.best_epoch,
         stop: outcome.stop,
         train_seconds: seconds,
+        train_windows_per_second: windows_per_second,
         total_seconds: started.elapsed().as_secs_f64(),
         val_rmse,
         val_intervals,

@@ -380,12 +380,22 @@ async fn batch_isolates_the_bad_item() {
     let batch = pb::BatchRulRequest {
         requests: vec![request("a", 30), bad, request("b", 5)],
     };
+    let single = client
+        .predict_rul(batch.requests[1].clone())
+        .await
+        .expect_err("bad single call");
     let answer = client
         .batch_predict_rul(batch)
         .await
         .expect("batch ok")
         .into_inner();
     assert_eq!(answer.responses.len(), 3);
+    // One typed encoding: the failed single call's status detail is the batch item's Error.
+    assert_eq!(
+        answer.responses[1].result,
+        convert::error_detail(&single).map(batch_item::Result::Error),
+        "single-call detail vs batch item"
+    );
     assert!(matches!(
         answer.responses[0].result,
         Some(batch_item::Result::Response(_))

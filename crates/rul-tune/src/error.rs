@@ -30,6 +30,9 @@ pub enum TuneError {
         /// What is wrong.
         problem: String,
     },
+    /// The request itself is unusable (e.g. no seeds).
+    #[error("{0}")]
+    Invalid(String),
     /// The TPE sampler refused its input.
     #[error("sampler: {0}")]
     Sampler(String),

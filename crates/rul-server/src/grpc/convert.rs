@@ -1,5 +1,6 @@
 //! Protobuf <-> core conversions and the single PredictError -> gRPC status mapping.
 
+use prost::Message;
 use rul_core::{PredictError, Prediction};
 use tonic::{Code, Status};
 
@@ -57,53 +58,56 @@ fn truncate(rul: f64) -> i32 {
     }
 }
 
-/// gRPC code and body of a core error (the one mapping in [`Failure`]).
-fn classify(err: &PredictError) -> (Code, ErrorBody) {
-    let f = Failure::from(err);
-    (f.grpc, f.body)
-}
-
-/// gRPC code and body of a fleet error (the one mapping in [`Failure`]).
-fn classify_fleet(err: &rul_fleet::FleetError) -> (Code, ErrorBody) {
-    let f = Failure::from(err);
-    (f.grpc, f.body)
-}
-
-/// The status for a fleet error (same JSON message shape as [`status`]).
+/// The status for a fleet error (same JSON message and typed detail as [`status`]).
 pub fn fleet_status(err: &rul_fleet::FleetError) -> Status {
-    let (code, body) = classify_fleet(err);
-    status_with_body(code, &body)
-}
-
-/// Per-message error of a reading stream.
-pub fn fleet_item_error(err: &rul_fleet::FleetError) -> pb::Error {
     match err {
-        rul_fleet::FleetError::Predict(e) => item_error(e),
+        rul_fleet::FleetError::Predict(e) => status(e),
         other => {
-            let (code, body) = classify_fleet(other);
-            let body = body.bounded();
-            pb::Error {
-                code: code as i32,
-                message: body.error,
-                r#type: body.kind,
-                violations: Vec::new(),
-            }
+            let f = Failure::from(other);
+            status_with_body(f.grpc, &f.body)
         }
     }
 }
 
-/// The status for a core error; its message is the JSON error shape `{error, type, details}` used by REST too.
-pub fn status(err: &PredictError) -> Status {
-    let (code, body) = classify(err);
-    status_with_body(code, &body)
+/// Per-message error of a reading stream (the same [`pb::Error`] a failed call carries as detail).
+pub fn fleet_item_error(err: &rul_fleet::FleetError) -> pb::Error {
+    match err {
+        rul_fleet::FleetError::Predict(e) => item_error(e),
+        other => {
+            let f = Failure::from(other);
+            typed_error(f.grpc, f.body, Vec::new())
+        }
+    }
 }
 
-/// A status whose message is `body` as JSON, with `retry-after-ms` metadata when a retry may succeed.
+/// The status for a core error: its message is the JSON error shape `{error, type, details}` used by REST
+/// too, and its `grpc-status-details-bin` holds the typed [`pb::Error`] a batch item would carry.
+pub fn status(err: &PredictError) -> Status {
+    let f = Failure::from(err);
+    typed_status(f.grpc, &f.body, violations(err, MAX_STATUS_DETAIL_BYTES))
+}
+
+/// A status whose message is `body` as JSON, with the typed detail and, when a retry may succeed,
+/// `retry-after-ms` metadata.
 pub fn status_with_body(code: Code, body: &ErrorBody) -> Status {
+    typed_status(code, body, Vec::new())
+}
+
+fn typed_status(code: Code, body: &ErrorBody, violations: Vec<pb::Violation>) -> Status {
     let body = body.clone().bounded();
     let message = serde_json::to_string(&body).unwrap_or_else(|_| body.error.clone());
-    let mut status = Status::new(code, message);
-    if body.retry_later() {
+    let retry = body.retry_later();
+    let detail = typed_error(code, body, violations);
+    let envelope = RpcStatus {
+        code: code as i32,
+        message: detail.message.clone(),
+        details: vec![RpcAny {
+            type_url: ERROR_TYPE_URL.into(),
+            value: detail.encode_to_vec(),
+        }],
+    };
+    let mut status = Status::with_details(code, message, envelope.encode_to_vec().into());
+    if retry {
         status.metadata_mut().insert(
             RETRY_AFTER_MS,
             tonic::metadata::MetadataValue::from(RETRY_AFTER_SECS * 1000),
@@ -112,35 +116,86 @@ pub fn status_with_body(code: Code, body: &ErrorBody) -> Status {
     status
 }
 
+/// The typed error detail of a failed call, read back from its `grpc-status-details-bin` (for clients
+/// and tests); `None` when the status carries no such detail.
+pub fn error_detail(status: &Status) -> Option<pb::Error> {
+    let envelope = RpcStatus::decode(status.details()).ok()?;
+    envelope
+        .details
+        .iter()
+        .find(|any| any.type_url == ERROR_TYPE_URL)
+        .and_then(|any| pb::Error::decode(any.value.as_slice()).ok())
+}
+
 /// gRPC metadata key of the retry hint (REST's `Retry-After`, in milliseconds).
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
-/// Most violations one batch item's error lists (a 500-reading request can have thousands).
-const MAX_ITEM_VIOLATIONS: usize = 100;
+/// `Any.type_url` of the typed error detail.
+pub const ERROR_TYPE_URL: &str = "type.googleapis.com/rul.v1.Error";
+
+/// Most bytes of violations one batch item's error lists (a 500-reading request can have thousands).
+const MAX_ITEM_DETAIL_BYTES: usize = 16 * 1024;
+
+/// Most bytes of violations in a status detail: it travels in a trailer, where clients cap header size.
+const MAX_STATUS_DETAIL_BYTES: usize = 4 * 1024;
+
+/// `google.rpc.Status` (google/rpc/status.proto): the standard envelope of typed error details.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
 
 /// Per-item error of a batch answer.
 pub fn item_error(err: &PredictError) -> pb::Error {
-    let (code, body) = classify(err);
-    let body = body.bounded();
-    let violations = match err {
-        PredictError::Validation(v) => v
-            .violations
-            .iter()
-            .take(MAX_ITEM_VIOLATIONS)
-            .map(|x| pb::Violation {
-                reading: x.reading.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
-                field: x.field.as_deref().map(|f| clip(f, MAX_ECHO_CHARS)),
-                reason: clip(&x.reason, 4 * MAX_ECHO_CHARS),
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let f = Failure::from(err);
+    typed_error(
+        f.grpc,
+        f.body.bounded(),
+        violations(err, MAX_ITEM_DETAIL_BYTES),
+    )
+}
+
+fn typed_error(code: Code, body: ErrorBody, violations: Vec<pb::Violation>) -> pb::Error {
     pb::Error {
         code: code as i32,
         message: body.error,
         r#type: body.kind,
         violations,
     }
+}
+
+/// A validation error's violations, as many as fit in `max_bytes` encoded.
+fn violations(err: &PredictError, max_bytes: usize) -> Vec<pb::Violation> {
+    let PredictError::Validation(v) = err else {
+        return Vec::new();
+    };
+    let mut used = 0;
+    v.violations
+        .iter()
+        .map(|x| pb::Violation {
+            reading: x.reading.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+            field: x.field.as_deref().map(|f| clip(f, MAX_ECHO_CHARS)),
+            reason: clip(&x.reason, 4 * MAX_ECHO_CHARS),
+        })
+        .take_while(|x| {
+            used += x.encoded_len() + 2;
+            used <= max_bytes
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -181,6 +236,43 @@ mod tests {
         assert_eq!(e.code, Code::InvalidArgument as i32);
         assert_eq!(e.violations[0].reading, Some(1));
         assert_eq!(e.r#type, "validation");
+    }
+
+    #[test]
+    fn a_failed_call_carries_the_batch_items_typed_error() {
+        let v = PredictError::Validation(ValidationError::single(Some(1), Some("s7"), "missing"));
+        let detail = error_detail(&status(&v)).expect("typed detail");
+        assert_eq!(detail, item_error(&v));
+        let overloaded = error_detail(&status(&PredictError::Overloaded)).expect("detail");
+        assert_eq!(overloaded, item_error(&PredictError::Overloaded));
+        assert_eq!(overloaded.r#type, "overloaded");
+        assert_eq!(overloaded.code, Code::ResourceExhausted as i32);
+        assert!(error_detail(&Status::internal("no detail")).is_none());
+    }
+
+    #[test]
+    fn a_status_detail_stays_small_however_many_violations() {
+        let many = ValidationError {
+            violations: (0..2_000)
+                .map(|i| rul_data::Violation {
+                    reading: Some(i),
+                    field: Some("s7".into()),
+                    reason: "is missing and this reason is long enough to matter".into(),
+                })
+                .collect(),
+        };
+        let s = status(&PredictError::Validation(many.clone()));
+        let detail = error_detail(&s).expect("detail");
+        assert!(!detail.violations.is_empty());
+        assert!(detail.violations.len() < 2_000);
+        assert!(
+            s.details().len() <= MAX_STATUS_DETAIL_BYTES + 512,
+            "{}",
+            s.details().len()
+        );
+        let item = item_error(&PredictError::Validation(many));
+        assert!(item.violations.len() > detail.violations.len());
+        assert!(item.encoded_len() <= MAX_ITEM_DETAIL_BYTES + 512);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use rul_data::ValidationError;
 use rul_fleet::FleetError;
 use tonic::Code;
 
-use crate::grpc::convert::{RETRY_AFTER_MS, fleet_status};
+use crate::grpc::convert::{RETRY_AFTER_MS, error_detail, fleet_status};
 use crate::http::errors::ApiError;
 
 /// Every core and fleet failure (as a fleet error: `Predict` wraps the core's), with the answer expected of
@@ -147,6 +147,10 @@ async fn every_failure_reads_the_same_over_rest_and_grpc() {
             "{case}: the same body on both transports"
         );
         assert_eq!(rest_body["type"], kind, "{case}");
+        let detail = error_detail(&grpc).expect("typed gRPC detail");
+        assert_eq!(detail.r#type, kind, "{case}");
+        assert_eq!(detail.code, code as i32, "{case}");
+        assert_eq!(rest_body["error"], detail.message, "{case}");
         assert!(
             !rest_body.to_string().contains("secret"),
             "{case}: {rest_body}"
