@@ -624,7 +624,11 @@ async fn overload_is_resource_exhausted() {
         let mut client = client.clone();
         async move { client.predict_rul(request("holder", 30)).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let calls = server.admission.calls.clone();
+    wait_until("the held call holds the only slot", move || {
+        calls.available() == 0
+    })
+    .await;
     let body = expect_code(&mut client, request("shed", 30), Code::ResourceExhausted).await;
     assert_eq!(body["type"], "overloaded");
     drop(pause);

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
@@ -919,14 +917,21 @@ async fn load_is_shed_with_429_and_slow_requests_time_out_with_504() {
         ..config(artifact("http"))
     };
     let predictor = ready_predictor(&config).await;
-    let router = http_router(AppState::new(predictor.clone(), &config, None));
+    let admission = rul_server::budget::Admission::new(&config);
+    let router = http_router(
+        AppState::new(predictor.clone(), &config, None).with_admission(admission.clone()),
+    );
     let pause = predictor.pause_model_thread().await.expect("pause");
     // First request holds the only slot while the model thread is paused.
     let first = tokio::spawn({
         let router = router.clone();
         async move { send(&router, post_json("/predict", &predict_body("slow", 30))).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let calls = admission.calls.clone();
+    wait_until("the slow request holds the only slot", move || {
+        calls.available() == 0
+    })
+    .await;
     let (status, headers, body) =
         send(&router, post_json("/predict", &predict_body("shed", 30))).await;
     assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "overloaded");
@@ -937,6 +942,10 @@ async fn load_is_shed_with_429_and_slow_requests_time_out_with_504() {
     let (status, _, body) = first.await.expect("join");
     assert_error(status, &body, StatusCode::GATEWAY_TIMEOUT, "timeout");
     drop(pause);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let calls = admission.calls.clone();
+    wait_until("the timed-out request gave its slot back", move || {
+        calls.available() == 1
+    })
+    .await;
     assert_still_serves(&router).await;
 }
