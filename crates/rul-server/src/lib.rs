@@ -15,6 +15,7 @@ pub mod memory;
 pub mod metrics;
 pub mod mqtt;
 pub mod net;
+pub mod reload;
 pub mod shutdown;
 pub mod webhook;
 pub mod wire;

@@ -85,7 +85,8 @@ impl Running {
             let config = config.clone();
             async move { Ok(grpc::serve_grpc(grpc, routes, &config, admission, stop.wait()).await?) }
         });
-        background.push(tokio::spawn(shutdown::reload_on_sighup(predictor.clone())).abort_handle());
+        background
+            .push(tokio::spawn(crate::reload::reload_on_sighup(predictor.clone())).abort_handle());
         background.push(tokio::spawn(upkeep(handle)).abort_handle());
         Ok(Running {
             predictor,

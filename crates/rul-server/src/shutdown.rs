@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rul_core::Predictor;
 use tokio::sync::watch;
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this call, not on the first
@@ -92,33 +91,6 @@ impl Draining {
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-}
-
-/// Reloads the model from its configured path on every SIGHUP; a refused artifact is logged and the
-/// old model keeps serving.
-pub async fn reload_on_sighup(predictor: Predictor) {
-    #[cfg(unix)]
-    {
-        let mut hangups = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::hangup(),
-        ) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload only via /admin/reload");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            match predictor.reload(None).await {
-                Ok(info) => tracing::info!(model_version = %info.version, "SIGHUP: model reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "SIGHUP: reload refused; the previous model keeps serving")
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = predictor;
 }
 
 #[cfg(test)]
