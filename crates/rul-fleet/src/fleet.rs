@@ -19,9 +19,6 @@ use crate::store::{Store, WriteBatch};
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::{CycleReading, EngineMeta, EngineView, now_ms};
 
-/// Readings kept in memory per engine at least (the plan's window); more when the model's window is longer.
-const MIN_KEEP: usize = 50;
-
 mod alerting;
 mod ingest;
 mod inputs;
@@ -107,7 +104,11 @@ impl Fleet {
         config.alerts.validate().map_err(FleetError::Store)?;
         config.quality.validate().map_err(FleetError::Store)?;
         config.ownership.validate().map_err(FleetError::Store)?;
-        let keep = keep_for(predictor.serving_model().map_or(0, |m| m.window));
+        let keep = keep_for(
+            predictor.serving_model().map_or(0, |m| m.window),
+            config.profile.as_deref(),
+            &config.quality,
+        );
         let mut stored = store.load_all(keep).await?;
         stored.retain(|id, _| config.ownership.owns(id));
         let mut active: HashMap<String, Alert> = store
@@ -305,9 +306,19 @@ impl Fleet {
     }
 }
 
-/// Readings kept in memory for a model window.
-fn keep_for(window: usize) -> usize {
-    window.max(MIN_KEEP)
+/// Readings kept in memory per engine: what the model's window, the profile's drift window and the
+/// quality check's longest stuck run need, no more (10,000 engines × 24 values × 8 bytes per reading). After a
+/// reload to a model with a longer window, ingestion tops an engine's readings up from the store.
+fn keep_for(window: usize, profile: Option<&InputProfile>, quality: &QualityPolicy) -> usize {
+    let (drift, stuck) = profile.map_or((0, 0), |p| {
+        let longest = p.longest_run.iter().copied().max().unwrap_or(0);
+        (p.drift_window, longest + 1)
+    });
+    window
+        .max(drift)
+        .max(stuck)
+        .max(quality.stuck_cycles)
+        .max(1)
 }
 
 /// Cycles missing between the first and last stored readings.

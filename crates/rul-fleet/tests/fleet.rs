@@ -6,6 +6,7 @@ mod common;
 use common::{Db, ingest_one, open, postgres, predictor, reading, sqlite};
 use rul_core::PredictRequest;
 use rul_fleet::{AlertState, EngineMeta, FleetError, ListQuery};
+use rul_model::synthetic::TEST_WINDOW;
 
 on_both!(
     stream_equals_predict_on_the_full_history,
@@ -352,3 +353,41 @@ async fn delete_then_queued_ingest(db: Db) {
     let reopened = open(&db).await;
     assert_eq!(reopened.engine("e").unwrap().readings, 1);
 }
+
+/// Memory holds only what the serving model needs; after a reload to a model with a longer window, an
+/// engine's readings are read back from the store, so its next answer is what `/predict` gives on the whole
+/// history (not a padded window).
+async fn longer_window_after_reload(db: Db) {
+    let longer = tempfile::tempdir().unwrap();
+    rul_model::write_test_artifact_with_window(longer.path(), 7, 3 * TEST_WINDOW).unwrap();
+    let p = predictor().await;
+    let store = rul_fleet::Store::connect(&db.url).await.unwrap();
+    let fleet = rul_fleet::Fleet::open(p.clone(), store, rul_fleet::FleetConfig::default())
+        .await
+        .unwrap();
+    let mut history = Vec::new();
+    for cycle in 1..=4 * TEST_WINDOW as u64 {
+        ingest_one(&fleet, "e", cycle).await.unwrap();
+        history.push(reading(cycle));
+    }
+    p.reload(Some(longer.path().to_path_buf())).await.unwrap();
+    let next = 4 * TEST_WINDOW as u64 + 1;
+    let report = ingest_one(&fleet, "e", next).await.unwrap();
+    history.push(reading(next));
+    let expected = p
+        .predict(PredictRequest {
+            engine_id: "e".into(),
+            readings: history,
+        })
+        .await
+        .unwrap();
+    assert!(!expected.padded && !report.padded);
+    let got = report.prediction.unwrap();
+    assert_eq!(got.model_version, expected.model_version);
+    assert!((got.rul_model - expected.rul).abs() < 1e-9);
+}
+
+on_both!(
+    a_longer_window_after_reload_reads_back,
+    longer_window_after_reload
+);

@@ -40,7 +40,7 @@ pub use metrics::PointMetrics;
 pub use model::ModelConfig;
 pub use pipeline::{TrainSummary, train_subset};
 pub use plots::{PlotError, write_plots, write_prognostic_plots};
-pub use synthetic::write_test_artifact;
+pub use synthetic::{write_test_artifact, write_test_artifact_with_window};
 pub use train::{EpochReport, StopReason};
 
 #[cfg(test)]

@@ -74,11 +74,24 @@ pub fn train_test_artifact(dir: &Path, seed: u64) -> Result<TrainSummary, TrainE
     })
 }
 
-/// Writes a small but real trained artifact (synthetic degradation data, 2 epochs) into `dir`.
-pub fn write_test_artifact(dir: &Path, seed: u64) -> Result<(), ArtifactError> {
-    match train_test_artifact(dir, seed) {
+/// Like [`write_test_artifact`], with input windows of `window` cycles instead of [`TEST_WINDOW`].
+pub fn write_test_artifact_with_window(
+    dir: &Path,
+    seed: u64,
+    window: usize,
+) -> Result<(), ArtifactError> {
+    let mut config = test_config(seed);
+    config.preprocessor.window = window;
+    match train_subset(&synthetic_data(seed), &config, dir, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    }) {
         Ok(_) => Ok(()),
         Err(TrainError::Artifact(e)) => Err(e),
         Err(e) => Err(ArtifactError::Build(e.to_string())),
     }
+}
+
+/// Writes a small but real trained artifact (synthetic degradation data, 2 epochs) into `dir`.
+pub fn write_test_artifact(dir: &Path, seed: u64) -> Result<(), ArtifactError> {
+    write_test_artifact_with_window(dir, seed, TEST_WINDOW)
 }

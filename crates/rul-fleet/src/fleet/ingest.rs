@@ -80,10 +80,16 @@ impl Fleet {
         }
         let (model, tracker) = self.tracker()?;
         let profile = self.profile_for(&model.sensors);
-        let keep = keep_for(model.window);
+        let keep = keep_for(model.window, profile.as_deref(), &self.inner.config.quality);
         // Exactly `keep` slots, allocated once: growing by doubling would leave up to twice that per engine.
         let mut recent = VecDeque::with_capacity(keep);
-        recent.extend(state.recent.iter().copied());
+        if state.recent.len() < keep && state.count > state.recent.len() as u64 {
+            // The model needs more than memory holds (a reload to a longer window): read them back.
+            recent.extend(self.inner.store.last_readings(engine_id, keep).await?);
+        } else {
+            let skip = state.recent.len().saturating_sub(keep);
+            recent.extend(state.recent.iter().skip(skip).copied());
+        }
         let mut requests = Vec::with_capacity(classified.new.len());
         let mut qualities = Vec::with_capacity(classified.new.len());
         let mut last = state.last_cycle();

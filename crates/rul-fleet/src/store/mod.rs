@@ -189,6 +189,30 @@ impl Store {
             .transpose()
     }
 
+    /// An engine's last `n` stored readings, oldest first.
+    pub(crate) async fn last_readings(
+        &self,
+        engine: &str,
+        n: usize,
+    ) -> Result<Vec<CycleReading>, FleetError> {
+        let rows = sqlx::query(
+            "SELECT cycle, vals FROM readings WHERE engine_id = $1 ORDER BY cycle DESC LIMIT $2",
+        )
+        .bind(engine.to_string())
+        .bind(n as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut readings = rows
+            .iter()
+            .map(|row| {
+                let cycle = row.try_get::<i64, _>("cycle")? as u64;
+                CycleReading::from_json(cycle, &row.try_get::<String, _>("vals")?)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        readings.reverse();
+        Ok(readings)
+    }
+
     /// An engine's predictions with `from <= cycle <= to`, oldest first, at most `limit`.
     pub async fn predictions(
         &self,
