@@ -10,7 +10,7 @@ use rul_data::MAX_READINGS;
 use tokio::sync::oneshot;
 
 use super::Predictor;
-use crate::cache::{ReadingsDigest, cache_key, digest_readings};
+use crate::cache::ReadingsDigest;
 use crate::engine_id::check_engine_id;
 use crate::error::PredictError;
 use crate::metrics_names as m;
@@ -67,9 +67,9 @@ impl Predictor {
         let cache = &self.inner.cache;
         let digest =
             (use_cache && cache.enabled() && (1..=MAX_READINGS).contains(&req.readings.len()))
-                .then(|| digest_readings(&req.readings));
+                .then(|| cache.digest(&req.readings));
         if let Some(d) = &digest
-            && let Some(mut hit) = cache.get(&cache_key(&req.engine_id, &snap.version, d))
+            && let Some(mut hit) = cache.get(&req.engine_id, &snap.version, d)
         {
             hit.cached = true;
             hit.timing = Timing {
@@ -176,8 +176,9 @@ impl Predictor {
                 Outcome::Done(result) => {
                     let mut prediction = result?;
                     if let Some(d) = &digest {
-                        let key = cache_key(&prediction.engine_id, &prediction.model_version, d);
-                        self.inner.cache.insert(key, prediction.clone());
+                        let cache = &self.inner.cache;
+                        let key = cache.key(&prediction.engine_id, &prediction.model_version, d);
+                        cache.insert(key, prediction.clone());
                     }
                     prediction.timing.total_us = micros(start.elapsed());
                     return Ok(prediction);
