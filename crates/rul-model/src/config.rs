@@ -298,9 +298,14 @@ mod file_tests {
     #[test]
     fn shipped_config_files_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let candidates = dir.join("candidates");
         let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .chain(std::fs::read_dir(&candidates).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file());
+        for path in files {
             let config = TrainConfig::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
             for subset in Subset::all() {
                 if path.ends_with(format!("{}.toml", subset.name().to_lowercase())) {
@@ -314,6 +319,9 @@ mod file_tests {
             }
             seen += 1;
         }
-        assert!(seen >= 3);
+        assert!(
+            seen >= 7,
+            "the four subsets, the plan's LSTM and the candidates"
+        );
     }
 }
