@@ -502,6 +502,11 @@ async fn malformed_payloads_are_dead_lettered_and_good_ones_flow() {
         ),
     ];
     probe.reading(prefix, "good", 1).await;
+    // The conflict case needs cycle 1 stored first: wait for its answer rather than assume arrival order.
+    wait_for!(
+        "the first good reading's prediction",
+        probe.received_on("tb/engines/good/rul").len() == 1
+    );
     for (k, (topic, payload, _)) in bad.iter().enumerate() {
         probe
             .publish(topic.clone(), payload.clone(), ("bad".into(), k as u64))
