@@ -10,34 +10,70 @@ use rul_track::TrackSettings;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+/// What a training command reads: the subset, its configuration and data, and where runs are recorded.
 #[derive(Args)]
-pub struct TrainArgs {
+pub struct TrainingInput {
     /// C-MAPSS subset to train on.
     #[arg(long)]
     subset: Subset,
-    /// Artifact directory to write (created or replaced).
-    #[arg(long)]
-    out: PathBuf,
     /// Training configuration (TOML or JSON); per-subset defaults otherwise.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Seed for splits, initialisation, dropout and shuffling (overrides the config).
-    #[arg(long)]
-    seed: Option<u64>,
     /// Maximum epochs (overrides the config).
     #[arg(long)]
     epochs: Option<usize>,
     /// Folder with the C-MAPSS files (default: $CMAPSS_DIR, else data/cmapss).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Local runs directory for the experiment records (`<dir>/<timestamp>-<id>/run.json`).
+    #[arg(long, env = "RUL_RUNS_DIR", default_value = "runs")]
+    runs_dir: PathBuf,
+}
+
+impl TrainingInput {
+    /// The configuration file (or the subset's defaults) with `--epochs`, and the subset's data.
+    pub fn load(&self) -> anyhow::Result<(TrainConfig, SubsetData)> {
+        let subset = self.subset;
+        let mut config = match &self.config {
+            Some(path) => TrainConfig::from_file(path)
+                .with_context(|| format!("loading {}", path.display()))?,
+            None => TrainConfig::for_subset(subset),
+        };
+        anyhow::ensure!(
+            config.subset == subset,
+            "the config is for {} but --subset is {subset}",
+            config.subset,
+        );
+        if let Some(epochs) = self.epochs {
+            config.epochs = epochs;
+        }
+        let dir = resolve_data_dir(self.data_dir.as_deref());
+        let data = load_subset(&dir, subset)
+            .with_context(|| format!("loading {subset} from {}", dir.display()))?;
+        Ok((config, data))
+    }
+
+    /// Where the runs are recorded (the runs directory, and MLflow when configured).
+    pub fn track(&self) -> TrackSettings {
+        TrackSettings::from_env(Some(self.runs_dir.clone()), &format!("rul-{}", self.subset))
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    input: TrainingInput,
+    /// Artifact directory to write (created or replaced).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed for splits, initialisation, dropout and shuffling (overrides the config).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Print the final summary as JSON.
     #[arg(long)]
     json: bool,
-    /// Local runs directory for the experiment record (`<dir>/<timestamp>-<id>/run.json`).
-    #[arg(long, env = "RUL_RUNS_DIR", default_value = "runs")]
-    runs_dir: PathBuf,
 }
 
 /// Epoch lines: one updating line on a terminal, plain log lines otherwise.
@@ -67,46 +103,13 @@ fn progress_printer() -> impl FnMut(&EpochReport) -> ControlFlow<()> {
     }
 }
 
-/// The configuration file (or the subset's defaults) with `--epochs`, and the subset's data.
-pub fn config_and_data(
-    subset: Subset,
-    config: Option<&Path>,
-    epochs: Option<usize>,
-    data_dir: Option<&Path>,
-) -> anyhow::Result<(TrainConfig, SubsetData)> {
-    let mut config = match config {
-        Some(path) => {
-            TrainConfig::from_file(path).with_context(|| format!("loading {}", path.display()))?
-        }
-        None => TrainConfig::for_subset(subset),
-    };
-    anyhow::ensure!(
-        config.subset == subset,
-        "the config is for {} but --subset is {subset}",
-        config.subset,
-    );
-    if let Some(epochs) = epochs {
-        config.epochs = epochs;
-    }
-    let dir = resolve_data_dir(data_dir);
-    let data = load_subset(&dir, subset)
-        .with_context(|| format!("loading {subset} from {}", dir.display()))?;
-    Ok((config, data))
-}
-
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let (mut config, data) = config_and_data(
-        args.subset,
-        args.config.as_deref(),
-        args.epochs,
-        args.data_dir.as_deref(),
-    )?;
+    let (mut config, data) = args.input.load()?;
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }
     let mut progress = progress_printer();
-    let track =
-        TrackSettings::from_env(Some(args.runs_dir.clone()), &format!("rul-{}", args.subset));
+    let track = args.input.track();
     let name = args
         .out
         .file_name()

@@ -69,7 +69,16 @@ pub fn synthetic_data(seed: u64) -> SubsetData {
 
 /// Trains the tiny configuration on synthetic data and writes the artifact into `dir`.
 pub fn train_test_artifact(dir: &Path, seed: u64) -> Result<TrainSummary, TrainError> {
-    train_subset(&synthetic_data(seed), &test_config(seed), dir, &mut |_| {
+    train_synthetic(dir, seed, &test_config(seed))
+}
+
+/// Trains `config` on the synthetic data of `seed` into `dir`.
+fn train_synthetic(
+    dir: &Path,
+    seed: u64,
+    config: &TrainConfig,
+) -> Result<TrainSummary, TrainError> {
+    train_subset(&synthetic_data(seed), config, dir, &mut |_| {
         std::ops::ControlFlow::Continue(())
     })
 }
@@ -82,9 +91,7 @@ pub fn write_test_artifact_with_window(
 ) -> Result<(), ArtifactError> {
     let mut config = test_config(seed);
     config.preprocessor.window = window;
-    match train_subset(&synthetic_data(seed), &config, dir, &mut |_| {
-        std::ops::ControlFlow::Continue(())
-    }) {
+    match train_synthetic(dir, seed, &config) {
         Ok(_) => Ok(()),
         Err(TrainError::Artifact(e)) => Err(e),
         Err(e) => Err(ArtifactError::Build(e.to_string())),

@@ -124,13 +124,15 @@ pub fn run_seeds(
             progress(seed, r)
         })?;
         let summary = tracked.result?;
-        let mut metrics: BTreeMap<String, f64> = crate::tracked::final_metrics(&summary)
+        // The run record names the judge `best_val_rmse` (apart from its per-epoch series); here it is `val_rmse`.
+        let metrics: BTreeMap<String, f64> = crate::tracked::final_metrics(&summary)
             .into_iter()
-            .filter(|(k, _)| FIGURES.contains(&k.as_str()) || k == "best_val_rmse")
+            .map(|(k, v)| match k.as_str() {
+                "best_val_rmse" => ("val_rmse".to_string(), v),
+                _ => (k, v),
+            })
+            .filter(|(k, _)| FIGURES.contains(&k.as_str()))
             .collect();
-        if let Some(v) = metrics.remove("best_val_rmse") {
-            metrics.insert("val_rmse".into(), v);
-        }
         runs.push(SeedRun {
             seed,
             version: summary.version,
