@@ -3,11 +3,9 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use rul_data::{
-    DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, load_subset, resolve_data_dir,
-};
-use rul_server::http::predict::PredictBody;
-use rul_server::loadgen::{LoadgenConfig, run as run_load};
+use rul_client::PredictCall;
+use rul_client::loadgen::{LoadgenConfig, run as run_load};
+use rul_data::{DEFAULT_SENSORS, RawReading, Subset, load_subset, resolve_data_dir, sensor_index};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,35 +88,34 @@ struct LoadArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// One request body per test engine from its last `n` cycles, with settings for per-condition models.
-fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<PredictBody>> {
+/// One request per test engine from its last `n` cycles (the 14 default sensors and the settings).
+fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<PredictCall>> {
     let data = load_subset(dir, subset).with_context(|| format!("loading {subset}"))?;
-    data.test
+    Ok(data
+        .test
         .iter()
         .map(|engine| {
             let start = engine.cycles.len().saturating_sub(n);
-            let readings: Vec<serde_json::Value> = engine.cycles[start..]
+            let sensor_data = engine.cycles[start..]
                 .iter()
                 .map(|c| {
-                    let mut obj = serde_json::Map::new();
-                    for s in DEFAULT_SENSORS {
-                        if let Some(i) = SENSOR_NAMES.iter().position(|n| *n == s) {
-                            obj.insert(s.into(), c.sensors[i].into());
-                        }
+                    let mut raw = RawReading {
+                        settings: c.settings.map(Some),
+                        ..RawReading::default()
+                    };
+                    for i in DEFAULT_SENSORS.iter().filter_map(|s| sensor_index(s)) {
+                        raw.sensors[i] = Some(c.sensors[i]);
                     }
-                    for (name, v) in SETTING_NAMES.iter().zip(c.settings) {
-                        obj.insert((*name).into(), v.into());
-                    }
-                    serde_json::Value::Object(obj)
+                    raw
                 })
                 .collect();
-            let body = serde_json::json!({
-                "engine_id": format!("{subset}-{}", engine.unit),
-                "sensor_data": readings,
-            });
-            serde_json::from_value(body).context("building a request body")
+            PredictCall {
+                engine_id: format!("{subset}-{}", engine.unit),
+                sensor_data,
+                use_sagemaker: false,
+            }
         })
-        .collect()
+        .collect())
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -157,7 +154,7 @@ fn run_load_test(args: LoadArgs) -> anyhow::Result<()> {
 }
 
 fn run_burst(args: BurstArgs) -> anyhow::Result<()> {
-    let config = rul_server::loadgen::burst::BurstConfig {
+    let config = rul_client::loadgen::burst::BurstConfig {
         grpc: args.grpc,
         connections: args.connections,
         streams: args.streams,
@@ -170,7 +167,7 @@ fn run_burst(args: BurstArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(rul_server::loadgen::burst::run(&config))?;
+    let report = runtime.block_on(rul_client::loadgen::burst::run(&config))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

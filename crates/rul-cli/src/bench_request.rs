@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rul_core::{PredictRequest, Predictor, PredictorConfig};
-use rul_data::{Engine, Reading, SENSOR_NAMES, SensorName, sensor_index};
+use rul_data::Engine;
 use rul_model::InferenceEngine;
 use serde::Serialize;
 
@@ -33,7 +33,6 @@ pub struct RequestPath {
 /// `count` requests of the last [`READINGS`] cycles of the test engines long enough (cycled),
 /// with the model's sensors and the operating settings, named as the transports name them.
 pub fn requests(test: &[Engine], sensors: &[String], count: usize) -> Vec<PredictRequest> {
-    let index: Vec<usize> = sensors.iter().filter_map(|n| sensor_index(n)).collect();
     let long: Vec<&Engine> = test.iter().filter(|e| e.cycles.len() >= READINGS).collect();
     long.iter()
         .cycle()
@@ -43,13 +42,7 @@ pub fn requests(test: &[Engine], sensors: &[String], count: usize) -> Vec<Predic
             engine_id: format!("bench-{n}"),
             readings: engine.cycles[engine.cycles.len() - READINGS..]
                 .iter()
-                .map(|c| Reading {
-                    sensors: index
-                        .iter()
-                        .map(|&i| (SensorName::Borrowed(SENSOR_NAMES[i]), c.sensors[i]))
-                        .collect(),
-                    settings: Some(c.settings),
-                })
+                .map(|c| c.reading(sensors))
                 .collect(),
         })
         .collect()

@@ -22,12 +22,12 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let readings = rul_server::read_readings_file(&args.readings)?;
+    let readings = rul_client::read_readings_file(&args.readings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let answer = runtime.block_on(rul_server::predict_grpc(
+    let answer = runtime.block_on(rul_client::predict_grpc(
         &args.grpc,
         &args.engine,
         &readings,

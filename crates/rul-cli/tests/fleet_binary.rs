@@ -10,16 +10,8 @@ use std::process::Command;
 use rul_client::pb::{self, reading_ack};
 use tokio_stream::StreamExt;
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("CMAPSS_DIR")?);
-    let present = ["test_FD001.txt.gz", "test_FD001.txt"]
-        .iter()
-        .any(|f| dir.join(f).exists());
-    present.then_some(dir)
-}
-
 fn shipped_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001")
+    rul_testkit::models_dir().join("fd001")
 }
 
 fn serve(db: &str) -> common::Server {
@@ -63,8 +55,7 @@ fn get(server: &common::Server, path: &str) -> serde_json::Value {
 
 #[test]
 fn replaying_fd001_test_over_both_routes_matches_predict() {
-    let Some(data) = data_dir() else {
-        eprintln!("skipping: CMAPSS_DIR is not set or holds no FD001 test file");
+    let Some(data) = rul_testkit::cmapss_dir() else {
         return;
     };
     let db = tempfile::tempdir().expect("tempdir");
@@ -198,8 +189,7 @@ fn alerts_follow_the_trajectories(server: &common::Server, engines: &[rul_data::
 
 #[test]
 fn kill_9_loses_no_acknowledged_reading() {
-    let Some(data) = data_dir() else {
-        eprintln!("skipping: CMAPSS_DIR is not set or holds no FD001 test file");
+    let Some(data) = rul_testkit::cmapss_dir() else {
         return;
     };
     let db = tempfile::tempdir().expect("tempdir");

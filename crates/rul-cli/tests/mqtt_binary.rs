@@ -5,17 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("CMAPSS_DIR")?);
-    let present = ["test_FD001.txt.gz", "test_FD001.txt"]
-        .iter()
-        .any(|f| dir.join(f).exists());
-    present.then_some(dir)
-}
 
 /// A Mosquitto process on a free loopback port; killed on drop.
 struct Broker {
@@ -73,8 +65,7 @@ fn broker() -> Option<Broker> {
 
 #[test]
 fn replay_over_mqtt_gets_a_prediction_per_reading() {
-    let Some(data) = data_dir() else {
-        eprintln!("skipping: CMAPSS_DIR is not set or holds no FD001 test file");
+    let Some(data) = rul_testkit::cmapss_dir() else {
         return;
     };
     let Some(broker) = broker() else {
@@ -84,10 +75,7 @@ fn replay_over_mqtt_gets_a_prediction_per_reading() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rul"));
     command
         .arg("serve")
-        .env(
-            "MODEL_PATH",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001"),
-        )
+        .env("MODEL_PATH", rul_testkit::models_dir().join("fd001"))
         .env("HTTP_PORT", "0")
         .env("MQTT_URL", &url)
         .env("MQTT_TOPIC_PREFIX", "bin")

@@ -5,15 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sqlx::Executor;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("CMAPSS_DIR")?);
-    dir.join("test_FD001.txt.gz").exists().then_some(dir)
-}
 
 /// A fresh schema in the PostgreSQL test database; the URL selects it.
 fn fresh_schema(base: &str) -> String {
@@ -39,10 +33,7 @@ fn replica(db: &str, index: u32) -> common::Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rul"));
     command
         .arg("serve")
-        .env(
-            "MODEL_PATH",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001"),
-        )
+        .env("MODEL_PATH", rul_testkit::models_dir().join("fd001"))
         .env("HTTP_PORT", "0")
         .env("DATABASE_URL", db)
         .env("FLEET_REPLICAS", "2")
@@ -60,8 +51,7 @@ fn get(server: &common::Server, path: &str) -> serde_json::Value {
 
 #[test]
 fn two_replicas_on_one_database_lose_and_reorder_nothing() {
-    let Some(data) = data_dir() else {
-        eprintln!("skipping: CMAPSS_DIR is not set or holds no FD001 test file");
+    let Some(data) = rul_testkit::cmapss_dir() else {
         return;
     };
     let Ok(base) = std::env::var("RUL_TEST_POSTGRES_URL") else {

@@ -15,20 +15,15 @@ use rul_model::Artifact;
 fn history(pre: &Preprocessor, n: usize, phase: f64) -> Vec<Reading> {
     let settings = neutral_reading(pre).settings;
     (0..n)
-        .map(|i| Reading {
-            sensors: pre
-                .sensor_bounds()
-                .iter()
-                .enumerate()
-                .map(|(j, b)| {
-                    let t = i as f64 / n as f64 + phase + j as f64;
-                    (
-                        b.name.clone().into(),
-                        0.5 * (b.min + b.max) + 0.15 * (b.max - b.min) * t.sin(),
-                    )
-                })
-                .collect(),
-            settings,
+        .map(|i| {
+            let sensors = pre.sensor_bounds().iter().enumerate().map(|(j, b)| {
+                let t = i as f64 / n as f64 + phase + j as f64;
+                (
+                    b.name.as_str(),
+                    0.5 * (b.min + b.max) + 0.15 * (b.max - b.min) * t.sin(),
+                )
+            });
+            Reading::from_named(sensors, settings)
         })
         .collect()
 }

@@ -17,24 +17,27 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 use crate::metrics_names as m;
 use crate::types::Prediction;
 
-/// Hash of a whole reading history (every reading, every sensor name and value, settings).
+/// Hash of a whole reading history (every reading, which sensors it gives and their values, settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ReadingsDigest(u128);
 
 /// Cache key: hash of (engine id, model version, readings digest), all length-prefixed.
 pub(crate) type CacheKey = u128;
 
-/// Hashes the full history under `seed`; values are hashed by their exact bit pattern and names and counts are
-/// length-prefixed, so distinct inputs differ in the hashed bytes.
+/// Hashes the full history under `seed`; each reading is a bit mask of the sensors it gives followed by their
+/// values' exact bit patterns, and the count is prefixed, so distinct inputs differ in the hashed bytes.
 fn digest_readings(seed: u64, readings: &[Reading]) -> ReadingsDigest {
-    let per_reading = readings.first().map_or(0, |r| r.sensors.len() * 16 + 33);
-    let mut bytes = Vec::with_capacity(8 + readings.len() * per_reading);
+    const PER_READING: usize = 4 + 8 * rul_data::SENSORS + 1 + 24;
+    let mut bytes = Vec::with_capacity(8 + readings.len() * PER_READING);
     bytes.extend_from_slice(&(readings.len() as u64).to_le_bytes());
     for r in readings {
-        bytes.extend_from_slice(&(r.sensors.len() as u64).to_le_bytes());
-        for (name, value) in &r.sensors {
-            bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(name.as_bytes());
+        let mask = r
+            .sensors
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (i, v)| if v.is_some() { m | (1 << i) } else { m });
+        bytes.extend_from_slice(&mask.to_le_bytes());
+        for value in r.sensors.iter().flatten() {
             bytes.extend_from_slice(&value.to_bits().to_le_bytes());
         }
         match &r.settings {
@@ -159,10 +162,7 @@ mod tests {
     use super::*;
 
     fn reading(v: f64) -> Reading {
-        Reading {
-            sensors: vec![("s2".into(), v), ("s3".into(), 1.0)],
-            settings: None,
-        }
+        Reading::from_named([("s2", v), ("s3", 1.0)], None)
     }
 
     const SEED: u64 = 7;

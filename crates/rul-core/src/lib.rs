@@ -13,8 +13,9 @@
 //!   meantime, the model thread answers "stale" and the caller re-prepares and resubmits it (no queue limit applies
 //!   to a resubmission, so a reload never turns an accepted request into an error). Raw readings never travel to
 //!   the model thread, so it spends its time on forward passes only.
-//! - Cache (moka): key = SHA-256 of engine id, model version and every value of every reading, so a new model
-//!   version changes every key and histories that merely share their last reading never collide.
+//! - Cache (moka): key = a per-process-seeded 128-bit XXH3 of engine id, model version and every value of every
+//!   reading, so a new model version changes every key and histories that merely share their last reading never
+//!   collide; a hit is used only when the cached answer's engine id and model version are the request's.
 //! - Hot reload loads, validates and warms the new artifact in `spawn_blocking`, then queues a swap message the
 //!   model thread handles between batches: nothing queued is dropped, and a broken artifact never reaches the thread.
 //! - Remote inference ([`remote`]): `Route::Remote` requests are validated and preprocessed here exactly as local
@@ -27,8 +28,8 @@
 mod cache;
 mod engine_id;
 mod error;
+mod loader;
 pub mod metrics_names;
-mod model;
 mod predictor;
 pub mod remote;
 mod types;
@@ -39,8 +40,8 @@ pub use engine_id::{
     engine_id_pattern,
 };
 pub use error::PredictError;
+pub use loader::neutral_reading;
 pub use metrics_names::describe_metrics;
-pub use model::neutral_reading;
 pub use predictor::MAX_INSTANCES;
 pub use predictor::{PauseGuard, Predictor};
 pub use remote::{
@@ -50,5 +51,5 @@ pub use remote::{
 pub use rul_model::InferenceEngine;
 pub use types::{
     DEFAULT_IDLE_SPIN_US, ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, Route,
-    ServingModel, Source, Stats, Timing,
+    ServingModel, Source, Stats, Timing, defaults,
 };

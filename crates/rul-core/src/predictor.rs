@@ -11,8 +11,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::cache::PredictionCache;
 use crate::error::PredictError;
+use crate::loader::{Snapshot, load_and_warm};
 use crate::metrics_names as m;
-use crate::model::{Snapshot, load_and_warm};
 use crate::remote::Remote;
 use crate::types::{
     ModelInfo, PredictRequest, Prediction, PredictorConfig, Readiness, ServingModel, Stats,

@@ -7,10 +7,28 @@ use rul_data::Reading;
 use rul_model::InferenceEngine;
 use serde::{Deserialize, Serialize};
 
-/// The model thread's default polling time after a batch, in microseconds (`MODEL_IDLE_SPIN_US`):
-/// long enough to catch the next request of a client waiting on the previous answer (measured:
-/// gRPC mean latency with one request in flight 333-409 us without it, 276-283 us with it).
-pub const DEFAULT_IDLE_SPIN_US: u64 = 500;
+/// The one set of the core's defaults, used by [`PredictorConfig::default`] and by the server's flags alike.
+pub mod defaults {
+    /// The shipped default model (`MODEL_PATH`).
+    pub const MODEL_PATH: &str = "models/fd001";
+    /// Largest micro-batch (`MAX_BATCH`).
+    pub const MAX_BATCH: usize = 64;
+    /// Wait to fill a micro-batch, milliseconds (`MAX_WAIT_MS`).
+    pub const MAX_WAIT_MS: u64 = 1;
+    /// Queued requests before `Overloaded` (`QUEUE_CAPACITY`).
+    pub const QUEUE_CAPACITY: usize = 1024;
+    /// Cache time-to-live, seconds (`CACHE_TTL_SECS`).
+    pub const CACHE_TTL_SECS: u64 = 300;
+    /// Cached predictions at most (`CACHE_CAPACITY`).
+    pub const CACHE_CAPACITY: u64 = 10_000;
+    /// The model thread's polling time after a batch, in microseconds (`MODEL_IDLE_SPIN_US`): long enough to
+    /// catch the next request of a client waiting on the previous answer (measured: gRPC mean latency with one
+    /// request in flight 333-409 us without it, 276-283 us with it).
+    pub const IDLE_SPIN_US: u64 = 500;
+}
+
+/// The model thread's default polling time after a batch ([`defaults::IDLE_SPIN_US`]).
+pub const DEFAULT_IDLE_SPIN_US: u64 = defaults::IDLE_SPIN_US;
 
 /// Tuning knobs of the [`crate::Predictor`]; `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
@@ -37,14 +55,14 @@ pub struct PredictorConfig {
 impl Default for PredictorConfig {
     fn default() -> Self {
         PredictorConfig {
-            model_path: PathBuf::from("models/current"),
-            max_batch: 64,
-            max_wait: Duration::from_millis(1),
-            queue_capacity: 1024,
-            cache_ttl: Duration::from_secs(300),
-            cache_capacity: 10_000,
+            model_path: PathBuf::from(defaults::MODEL_PATH),
+            max_batch: defaults::MAX_BATCH,
+            max_wait: Duration::from_millis(defaults::MAX_WAIT_MS),
+            queue_capacity: defaults::QUEUE_CAPACITY,
+            cache_ttl: Duration::from_secs(defaults::CACHE_TTL_SECS),
+            cache_capacity: defaults::CACHE_CAPACITY,
             engine: InferenceEngine::Fast,
-            idle_spin: Duration::from_micros(DEFAULT_IDLE_SPIN_US),
+            idle_spin: Duration::from_micros(defaults::IDLE_SPIN_US),
         }
     }
 }

@@ -10,8 +10,8 @@ use rul_data::Prepared;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::PredictError;
+use crate::loader::{Loaded, Snapshot, load_and_warm};
 use crate::metrics_names as m;
-use crate::model::{Loaded, Snapshot, load_and_warm};
 use crate::types::{ModelInfo, Prediction, Readiness, Source, Timing};
 
 /// The model thread's answer to one job.

@@ -327,13 +327,14 @@ async fn validation_errors_are_structured() {
     assert_eq!(v[0].1.as_deref(), Some("sensor_data"));
 
     let mut missing = history(&f.pre, 10, 0.0);
-    let removed = missing[4].sensors.remove(1).0;
+    let removed = f.pre.config().sensors[1].clone();
+    missing[4].sensors[rul_data::sensor_index(&removed).expect("sensor")] = None;
     let v = violation_fields(p.predict(request("e", missing)).await.unwrap_err());
     assert_eq!((v[0].0, v[0].1.as_deref()), (Some(4), Some(&*removed)));
 
     let mut nan = history(&f.pre, 10, 0.0);
-    nan[7].sensors[0].1 = f64::NAN;
-    let name = nan[7].sensors[0].0.clone();
+    let name = f.pre.config().sensors[0].clone();
+    nan[7].sensors[rul_data::sensor_index(&name).expect("sensor")] = Some(f64::NAN);
     let v = violation_fields(p.predict(request("e", nan)).await.unwrap_err());
     assert_eq!((v[0].0, v[0].1.as_deref()), (Some(7), Some(&*name)));
 
@@ -357,7 +358,8 @@ async fn predict_many_isolates_bad_items() {
     let good1 = request("g1", history(&f.pre, 35, 0.0));
     let good2 = request("g2", history(&f.pre, 8, 4.0));
     let mut nan = history(&f.pre, 20, 1.0);
-    nan[3].sensors[2].1 = f64::INFINITY;
+    let third = rul_data::sensor_index(&f.pre.config().sensors[2]).expect("sensor");
+    nan[3].sensors[third] = Some(f64::INFINITY);
     let reqs = vec![
         good1.clone(),
         request("bad", nan),

@@ -2,25 +2,14 @@
 //! answers, for each real test engine's history, exactly what `rul evaluate` computed for it.
 
 use rul_core::{PredictRequest, Predictor, PredictorConfig};
-use rul_data::{Reading, Subset, load_subset, resolve_data_dir, sensor_index};
-use std::path::Path;
+use rul_data::{Subset, load_subset};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predictor_matches_evaluation_on_real_test_engines() {
-    let dir = resolve_data_dir(None);
-    if !dir.join("test_FD001.txt.gz").exists() && !dir.join("test_FD001.txt").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no data at {}",
-            dir.display()
-        );
-        eprintln!(
-            "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
-            dir.display()
-        );
+    let Some(dir) = rul_testkit::cmapss_dir() else {
         return;
-    }
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fd001");
+    };
+    let model = rul_testkit::models_dir().join("fd001");
     let artifact = rul_model::Artifact::load(&model).expect("shipped model");
     let data = load_subset(&dir, Subset::FD001).expect("data");
     let report = rul_model::evaluate(&artifact, Subset::FD001, &data.test, &data.test_rul)
@@ -34,22 +23,7 @@ async fn predictor_matches_evaluation_on_real_test_engines() {
     let sensors = artifact.preprocessor().config().sensors.clone();
     for (engine, expected) in data.test.iter().zip(&report.predictions).take(20) {
         assert_eq!(engine.unit, expected.unit);
-        let readings = engine
-            .cycles
-            .iter()
-            .map(|c| Reading {
-                sensors: sensors
-                    .iter()
-                    .map(|s| {
-                        (
-                            s.clone().into(),
-                            c.sensors[sensor_index(s).expect("sensor")],
-                        )
-                    })
-                    .collect(),
-                settings: Some(c.settings),
-            })
-            .collect();
+        let readings = engine.cycles.iter().map(|c| c.reading(&sensors)).collect();
         let answer = predictor
             .predict(PredictRequest {
                 engine_id: format!("test-{}", engine.unit),

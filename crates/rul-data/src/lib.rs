@@ -10,12 +10,14 @@ mod error;
 mod labels;
 mod preprocessor;
 pub mod profile;
+pub mod raw;
 mod reader;
 mod scaler;
 mod schema;
 mod split;
 pub mod synthetic;
 pub mod text;
+pub mod time;
 mod validate;
 mod window;
 
@@ -24,6 +26,7 @@ pub use error::DataError;
 pub use labels::{test_labels, train_labels};
 pub use preprocessor::{Prepared, Preprocessor, PreprocessorConfig};
 pub use profile::{Drift, InputProfile, PROFILE_FILE};
+pub use raw::{Field, RawReading};
 pub use reader::{
     Cycle, Engine, FileDigest, SubsetData, load_subset, parse_rul, parse_series, resolve_data_dir,
 };
@@ -31,6 +34,6 @@ pub use scaler::{Scaler, ScalerKind};
 pub use schema::{COLUMNS, DEFAULT_SENSORS, SENSOR_NAMES, SETTING_NAMES, Subset, sensor_index};
 pub use split::split_engines;
 pub use validate::{
-    Bound, MAX_READINGS, MAX_VIOLATIONS, Reading, SensorName, ValidationError, Violation,
+    Bound, MAX_READINGS, MAX_VIOLATIONS, Reading, SENSORS, ValidationError, Violation,
 };
 pub use window::{Padding, Windows, push_window};

@@ -327,35 +327,20 @@ impl Preprocessor {
     }
 
     fn check_reading(&self, i: usize, reading: &Reading, out: &mut [f64], v: &mut Violations) {
-        let sensors = &self.body.config.sensors;
-        // Which inputs the reading gave, on the stack for any model up to 64 inputs.
-        let mut seen_small = [false; 64];
-        let mut seen_large = Vec::new();
-        let seen: &mut [bool] = if sensors.len() <= seen_small.len() {
-            &mut seen_small[..sensors.len()]
-        } else {
-            seen_large.resize(sensors.len(), false);
-            &mut seen_large
-        };
-        for (at, (name, value)) in reading.sensors.iter().enumerate() {
-            // Transports send the inputs in the model's order: try that position first.
-            let position = match sensors.get(at) {
-                Some(s) if s == name => Some(at),
-                _ => sensors.iter().position(|s| s == name),
-            };
-            match position {
-                None => v.push(Some(i), Some(name), "is not an input of this model".into()),
-                Some(j) if seen[j] => v.push(Some(i), Some(name), "is given twice".into()),
-                Some(j) => {
-                    seen[j] = true;
-                    out[j] = *value;
-                    check_value(v, i, &self.body.sensor_bounds[j], *value);
-                }
+        for (position, value) in reading.sensors.iter().enumerate() {
+            if value.is_some() && !self.sensor_idx.contains(&position) {
+                let name = crate::SENSOR_NAMES[position];
+                v.push(Some(i), Some(name), "is not an input of this model".into());
             }
         }
-        for (j, name) in sensors.iter().enumerate() {
-            if !seen[j] {
-                v.push(Some(i), Some(name), "is missing".into());
+        let names = &self.body.config.sensors;
+        for (j, (&position, name)) in self.sensor_idx.iter().zip(names).enumerate() {
+            match reading.sensors[position] {
+                Some(value) => {
+                    out[j] = value;
+                    check_value(v, i, &self.body.sensor_bounds[j], value);
+                }
+                None => v.push(Some(i), Some(name), "is missing".into()),
             }
         }
         match reading.settings {

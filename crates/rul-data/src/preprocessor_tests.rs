@@ -1,8 +1,8 @@
 use super::*;
+use crate::DEFAULT_SENSORS;
 use crate::labels::train_labels;
 use crate::synthetic::fleet;
 use crate::validate::Reading;
-use crate::{DEFAULT_SENSORS, SENSOR_NAMES};
 
 fn fitted(window: usize) -> (Preprocessor, Vec<Engine>) {
     let engines = fleet(12, 3);
@@ -16,18 +16,7 @@ fn fitted(window: usize) -> (Preprocessor, Vec<Engine>) {
 fn readings_of(engine: &Engine, n: usize) -> Vec<Reading> {
     engine.cycles[engine.cycles.len() - n..]
         .iter()
-        .map(|c| Reading {
-            sensors: DEFAULT_SENSORS
-                .iter()
-                .map(|s| {
-                    (
-                        s.to_string().into(),
-                        c.sensors[SENSOR_NAMES.iter().position(|n| n == s).unwrap()],
-                    )
-                })
-                .collect(),
-            settings: Some(c.settings),
-        })
+        .map(|c| c.reading(&DEFAULT_SENSORS))
         .collect()
 }
 
@@ -123,10 +112,10 @@ fn config_rejects_settings_as_sensors() {
 fn validation_reports_reading_and_sensor() {
     let (p, engines) = fitted(30);
     let mut readings = readings_of(&engines[0], 3);
-    readings[0].sensors.retain(|(s, _)| s != "s7");
-    readings[1].sensors[0].1 = f64::NAN;
-    readings[2].sensors.push(("s1".into(), 518.0));
-    readings[2].sensors[3].1 = 1e9;
+    readings[0].sensors[6] = None;
+    readings[1].sensors[1] = Some(f64::NAN);
+    readings[2].sensors[0] = Some(518.0);
+    readings[2].sensors[6] = Some(1e9);
     let err = p.prepare(&readings).unwrap_err();
     let found: Vec<(Option<usize>, Option<String>)> = err
         .violations
@@ -144,14 +133,6 @@ fn validation_reports_reading_and_sensor() {
             .unwrap_err()
             .to_string()
             .contains("1 to 500 readings")
-    );
-    let mut dup = readings_of(&engines[0], 1);
-    dup[0].sensors.push(("s2".into(), 642.0));
-    assert!(
-        p.prepare(&dup)
-            .unwrap_err()
-            .to_string()
-            .contains("given twice")
     );
 }
 
@@ -184,9 +165,14 @@ mod props {
             settings in proptest::option::of(proptest::array::uniform3(proptest::num::f64::ANY)),
         ) {
             let (p, _) = fitted(10);
-            let readings: Vec<Reading> = values.into_iter().map(|row| Reading {
-                sensors: row.into_iter().map(|(i, v)| (format!("s{i}").into(), v)).collect(),
-                settings,
+            let readings: Vec<Reading> = values.into_iter().map(|row| {
+                let mut reading = Reading { settings, ..Reading::default() };
+                for (i, v) in row {
+                    if let Some(slot) = reading.sensors.get_mut(i) {
+                        *slot = Some(v);
+                    }
+                }
+                reading
             }).collect();
             match p.prepare(&readings) {
                 Ok(prep) => prop_assert_eq!(prep.input.len(), 10 * 14),

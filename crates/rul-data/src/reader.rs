@@ -16,6 +16,22 @@ pub struct Cycle {
     pub sensors: [f64; 21],
 }
 
+impl Cycle {
+    /// This cycle as a serving [`crate::Reading`] of the `sensors` named (the model's inputs) and its settings.
+    pub fn reading<S: AsRef<str>>(&self, sensors: &[S]) -> crate::Reading {
+        let mut reading = crate::Reading {
+            settings: Some(self.settings),
+            ..crate::Reading::default()
+        };
+        for name in sensors {
+            if let Some(i) = crate::sensor_index(name.as_ref()) {
+                reading.sensors[i] = Some(self.sensors[i]);
+            }
+        }
+        reading
+    }
+}
+
 /// All cycles of one engine, in increasing cycle order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Engine {

@@ -1,22 +1,49 @@
 //! Serving-time input: one reading per cycle, and structured validation errors REST and gRPC return verbatim.
 
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::fmt;
 
 /// Most readings accepted in one request; the shortest window needs far fewer.
 pub const MAX_READINGS: usize = 500;
 
-/// A sensor's name in a [`Reading`]: borrowed from [`crate::SENSOR_NAMES`] by the transports and the
-/// fleet, so that building the readings of a request allocates no string per value.
-pub type SensorName = Cow<'static, str>;
+/// Number of sensor positions in a [`Reading`] (`s1`..`s21`).
+pub const SENSORS: usize = 21;
 
-/// One cycle's readings as a client sends them: sensor name → value, plus optional operating settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One cycle's readings **by position**: `sensors[i]` is [`crate::SENSOR_NAMES`]`[i]` (`s1` is 0), `None` when
+/// not sent. Names are resolved once, where a transport decodes them, so a request carries no strings and a
+/// sensor cannot be given twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
-    pub sensors: Vec<(SensorName, f64)>,
+    pub sensors: [Option<f64>; SENSORS],
     /// `setting_1..3`; required by models normalised per operating condition.
     pub settings: Option<[f64; 3]>,
+}
+
+impl Reading {
+    /// A reading of the named sensors (unknown names are ignored: for tests and fixtures, not client input).
+    pub fn from_named<'a>(
+        values: impl IntoIterator<Item = (&'a str, f64)>,
+        settings: Option<[f64; 3]>,
+    ) -> Self {
+        let mut reading = Reading {
+            settings,
+            ..Reading::default()
+        };
+        for (name, value) in values {
+            if let Some(i) = crate::sensor_index(name) {
+                reading.sensors[i] = Some(value);
+            }
+        }
+        reading
+    }
+
+    /// The sensors given, as (name, value) in `s1`..`s21` order.
+    pub fn present(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        crate::SENSOR_NAMES
+            .iter()
+            .zip(&self.sensors)
+            .filter_map(|(name, value)| value.map(|v| (*name, v)))
+    }
 }
 
 /// Plausible range of one input, from training data widened by a margin.

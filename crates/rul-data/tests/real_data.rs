@@ -3,24 +3,6 @@
 
 use rul_data::*;
 use std::collections::HashSet;
-use std::path::PathBuf;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = resolve_data_dir(None);
-    if dir.join("train_FD001.txt.gz").exists() || dir.join("train_FD001.txt").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but no C-MAPSS data at {} (set CMAPSS_DIR)",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
-        dir.display()
-    );
-    None
-}
 
 /// (subset, train engines, train rows, test engines, test rows, conditions) from the data README.
 const EXPECTED: [(Subset, usize, usize, usize, usize, usize); 4] = [
@@ -36,7 +18,9 @@ fn rows(engines: &[Engine]) -> usize {
 
 #[test]
 fn counts_match_the_readme() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     for (subset, tr_e, tr_r, te_e, te_r, _) in EXPECTED {
         let d = load_subset(&dir, subset).unwrap();
         assert_eq!(d.train.len(), tr_e, "{subset} train engines");
@@ -50,7 +34,9 @@ fn counts_match_the_readme() {
 
 #[test]
 fn hand_checked_labels() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     let d = load_subset(&dir, Subset::FD001).unwrap();
     // FD001 train unit 1 runs 192 cycles: RUL 191 at cycle 1, capped to 125, and 0 at the end.
     let u1 = &d.train[0];
@@ -69,7 +55,9 @@ fn hand_checked_labels() {
 
 #[test]
 fn six_conditions_in_fd002_and_fd004_and_one_in_fd001_fd003() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     for (subset, _, _, _, _, conditions) in EXPECTED {
         let d = load_subset(&dir, subset).unwrap();
         let config = PreprocessorConfig {
@@ -89,7 +77,9 @@ fn six_conditions_in_fd002_and_fd004_and_one_in_fd001_fd003() {
 
 #[test]
 fn engine_split_never_leaks() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     let d = load_subset(&dir, Subset::FD001).unwrap();
     let (train, val) = split_engines(&d.train, 0.2, 42);
     assert_eq!((train.len(), val.len()), (80, 20));
@@ -109,7 +99,9 @@ fn engine_split_never_leaks() {
 
 #[test]
 fn window_counts_and_shapes() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     let d = load_subset(&dir, Subset::FD001).unwrap();
     let p = Preprocessor::fit(PreprocessorConfig::default(), &d.train).unwrap();
     let labels: Vec<_> = d.train.iter().map(|e| train_labels(e, 125.0)).collect();
@@ -135,7 +127,9 @@ fn window_counts_and_shapes() {
 
 #[test]
 fn preprocessor_round_trip_is_bit_identical_on_real_data() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = rul_testkit::cmapss_dir() else {
+        return;
+    };
     let d = load_subset(&dir, Subset::FD002).unwrap();
     let p = Preprocessor::fit(PreprocessorConfig::for_subset(Subset::FD002), &d.train).unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rul_data::{Reading, SENSOR_NAMES, SensorName, sensor_index};
+use rul_data::{Reading, SENSOR_NAMES, sensor_index};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FleetError;
@@ -41,14 +41,12 @@ impl CycleReading {
     /// Positional form of a transport's reading; `index` is its place in the message (for error reports).
     pub fn from_reading(cycle: u64, reading: &Reading, index: usize) -> Result<Self, FleetError> {
         let mut values = [f64::NAN; VALUES];
-        for (name, value) in &reading.sensors {
-            let Some(i) = sensor_index(name) else {
-                return Err(FleetError::invalid(Some(index), name, "unknown sensor"));
-            };
+        for (i, value) in reading.sensors.iter().enumerate() {
+            let Some(value) = value else { continue };
             if !value.is_finite() {
                 return Err(FleetError::invalid(
                     Some(index),
-                    name,
+                    SENSOR_NAMES[i],
                     "must be a finite number",
                 ));
             }
@@ -70,22 +68,23 @@ impl CycleReading {
         Ok(CycleReading { cycle, values })
     }
 
-    /// The named form the prediction core takes, with every sensor sent.
+    /// The form the prediction core takes, with every sensor sent.
     pub fn to_reading(&self) -> Reading {
         self.to_reading_for(&SENSOR_NAMES.map(String::from))
     }
 
-    /// The named form with only `inputs` (the model's sensors): engines may report more than a model uses.
+    /// The core's form with only `inputs` (the model's sensors): engines may report more than a model uses.
     pub fn to_reading_for(&self, inputs: &[String]) -> Reading {
-        let sensors = SENSOR_NAMES
-            .iter()
-            .zip(&self.values)
-            .filter(|(n, v)| !v.is_nan() && inputs.iter().any(|i| i == *n))
-            .map(|(n, v)| (SensorName::Borrowed(n), *v))
-            .collect();
+        let mut reading = Reading::default();
+        for name in inputs {
+            if let Some(i) = sensor_index(name) {
+                let v = self.values[i];
+                reading.sensors[i] = (!v.is_nan()).then_some(v);
+            }
+        }
         let s = &self.values[SENSOR_NAMES.len()..];
-        let settings = (!s.iter().any(|v| v.is_nan())).then(|| [s[0], s[1], s[2]]);
-        Reading { sensors, settings }
+        reading.settings = (!s.iter().any(|v| v.is_nan())).then(|| [s[0], s[1], s[2]]);
+        reading
     }
 
     /// The values as JSON (null = absent), the store's encoding.
@@ -217,6 +216,31 @@ pub struct TrackedPrediction {
     pub quality: crate::quality::Quality,
 }
 
+/// A transport's tracked-prediction message from a [`TrackedPrediction`] `p`: the one field mapping REST and
+/// gRPC share (the two types have the same field names); the caller adds the fields it represents its own way
+/// (the quality flags): `tracked_message!(p => pb::TrackedRul { quality_flags: flags(&p.quality) })`.
+#[macro_export]
+macro_rules! tracked_message {
+    ($p:expr => $ty:path { $($extra:tt)* }) => {{
+        let p: &$crate::TrackedPrediction = $p;
+        $ty {
+            engine_id: p.engine_id.clone(),
+            cycle: p.cycle,
+            rul: p.rul,
+            lower: p.lower,
+            upper: p.upper,
+            level: p.level,
+            rul_model: p.rul_model,
+            model_lower: p.model_lower,
+            model_upper: p.model_upper,
+            confidence: p.confidence,
+            model_version: p.model_version.clone(),
+            at: p.at.clone(),
+            $($extra)*
+        }
+    }};
+}
+
 /// Missing cycles between two accepted readings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Gap {
@@ -330,22 +354,14 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// RFC 3339 (UTC, milliseconds) of a millisecond timestamp.
-pub fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use rul_data::time::rfc3339_ms;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn reading() -> Reading {
-        Reading {
-            sensors: vec![("s2".into(), 642.5), ("s21".into(), 23.4)],
-            settings: Some([0.1, 0.2, 100.0]),
-        }
+        Reading::from_named([("s2", 642.5), ("s21", 23.4)], Some([0.1, 0.2, 100.0]))
     }
 
     #[test]
@@ -359,14 +375,15 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_and_unknown_sensors_are_refused_with_their_index() {
+    fn non_finite_values_are_refused_with_their_name() {
         let mut bad = reading();
-        bad.sensors[0].1 = f64::INFINITY;
+        bad.sensors[1] = Some(f64::INFINITY);
         let err = CycleReading::from_reading(1, &bad, 3).unwrap_err();
         assert!(err.public_message().contains("s2"), "{err}");
-        let mut unknown = reading();
-        unknown.sensors.push(("s99".into(), 1.0));
-        assert!(CycleReading::from_reading(1, &unknown, 0).is_err());
+        let mut setting = reading();
+        setting.settings = Some([0.1, f64::NAN, 100.0]);
+        let err = CycleReading::from_reading(1, &setting, 0).unwrap_err();
+        assert!(err.public_message().contains("setting_2"), "{err}");
     }
 
     #[test]

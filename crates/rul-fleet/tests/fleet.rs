@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Db, ingest_one, open, postgres, predictor, reading, sqlite};
+use common::{Db, ingest_one, input, open, postgres, predictor, reading, sqlite};
 use rul_core::PredictRequest;
 use rul_fleet::{AlertState, EngineMeta, FleetError, ListQuery};
 use rul_model::synthetic::TEST_WINDOW;
@@ -49,7 +49,7 @@ async fn duplicates_conflicts_gaps(db: Db) {
     assert_eq!(dup.prediction.unwrap().cycle, 2);
     // Same cycle, other values: conflict.
     let mut other = reading(2);
-    other.sensors[0].1 += 0.5;
+    other.sensors[input(0)] = other.sensors[input(0)].map(|v| v + 0.5);
     let err = fleet
         .ingest("e".into(), vec![(2, other)])
         .await
@@ -79,7 +79,7 @@ on_both!(bad_messages_store_nothing, bad_messages);
 async fn bad_messages(db: Db) {
     let fleet = open(&db).await;
     let mut nan = reading(2);
-    nan.sensors[3].1 = f64::NAN;
+    nan.sensors[input(3)] = Some(f64::NAN);
     let err = fleet
         .ingest("e".into(), vec![(1, reading(1)), (2, nan)])
         .await
@@ -117,7 +117,7 @@ async fn bad_messages(db: Db) {
     );
     // A reading the model rejects (implausible value) fails the message and names the reading index.
     let mut wild = reading(3);
-    wild.sensors[0].1 = 1e9;
+    wild.sensors[input(0)] = Some(1e9);
     let err = fleet
         .ingest("e".into(), vec![(3, reading(3)), (4, wild)])
         .await

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Db, fixture, open_with, postgres, sqlite};
-use rul_data::{Engine, InputProfile, Reading, SENSOR_NAMES};
+use rul_data::{Engine, InputProfile, Reading};
 use rul_fleet::{FlagKind, Fleet, FleetConfig};
 
 /// The fixture model's profile, fitted on a synthetic fleet like the one it was trained on.
@@ -33,18 +33,11 @@ fn readings(engine: &Engine, edit: impl Fn(usize, &mut [f64; 21])) -> Vec<(u64, 
         .map(|(i, c)| {
             let mut s = c.sensors;
             edit(i, &mut s);
-            let sensors = SENSOR_NAMES
-                .iter()
-                .zip(s)
-                .map(|(n, v)| (n.to_string().into(), v))
-                .collect();
-            (
-                u64::from(c.cycle),
-                Reading {
-                    sensors,
-                    settings: Some(c.settings),
-                },
-            )
+            let reading = Reading {
+                sensors: s.map(Some),
+                settings: Some(c.settings),
+            };
+            (u64::from(c.cycle), reading)
         })
         .collect()
 }

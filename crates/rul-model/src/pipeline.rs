@@ -341,7 +341,4 @@ fn units(engines: &[Engine]) -> Vec<u32> {
     engines.iter().map(|e| e.unit).collect()
 }
 
-/// Current UTC time as RFC 3339 (`2024-05-01T12:00:00Z`).
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use rul_data::time::now_rfc3339;

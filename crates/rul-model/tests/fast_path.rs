@@ -2,11 +2,9 @@
 //! the shipped models (data from `CMAPSS_DIR`; outside CI a missing data folder skips with a
 //! reason), and random networks of every architecture, window and batch size.
 
-use std::path::{Path, PathBuf};
-
 use burn::tensor::Device;
 use proptest::prelude::*;
-use rul_data::{Subset, load_subset, resolve_data_dir, test_labels};
+use rul_data::{Subset, load_subset, test_labels};
 use rul_model::infer::reference::predict_raw;
 use rul_model::model::{ConvLayer, ConvLstmConfig, LstmConfig, ModelConfig, RulNet};
 use rul_model::{Artifact, FastModel, InferenceEngine};
@@ -14,34 +12,13 @@ use rul_model::{Artifact, FastModel, InferenceEngine};
 /// Largest |fast - burn| allowed on a shipped model, in cycles.
 const MAX_DIFF_CYCLES: f32 = 0.01;
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = resolve_data_dir(None);
-    if dir.join("test_FD001.txt.gz").exists() || dir.join("test_FD001.txt").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but no C-MAPSS data at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
-        dir.display()
-    );
-    None
-}
-
-fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
 #[test]
 fn shipped_models_agree_with_burn_on_every_test_window() {
-    let Some(data_dir) = data_dir() else {
+    let Some(data_dir) = rul_testkit::cmapss_dir() else {
         return;
     };
     for subset in Subset::all() {
-        let dir = models_dir().join(subset.name().to_lowercase());
+        let dir = rul_testkit::models_dir().join(subset.name().to_lowercase());
         let artifact = Artifact::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert_eq!(
             artifact.engine(),

@@ -2,42 +2,20 @@
 //! official test sets and their held-out run-to-failure engines (data from `CMAPSS_DIR`; outside
 //! CI a missing data folder skips with a reason).
 
-use rul_data::{Subset, load_subset, resolve_data_dir};
+use rul_data::{Subset, load_subset};
 use rul_model::{Artifact, InferenceEngine, evaluate_subset};
-use std::path::{Path, PathBuf};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = resolve_data_dir(None);
-    if dir.join("test_FD001.txt.gz").exists() || dir.join("test_FD001.txt").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but no C-MAPSS data at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no C-MAPSS data at {} (set CMAPSS_DIR)",
-        dir.display()
-    );
-    None
-}
-
-fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
 
 /// Re-evaluates one shipped model and compares with the figures recorded in its metrics.json.
 /// burn, the engine the cards were written with, must reproduce them to 1e-4; the fast path
 /// (the default) to float noise: 1e-4, or 1e-6 relative for large values (the PHM08 score of
 /// FD002 is ~10,000 and sums exponentials of 259 errors).
 fn reproduce(subset: Subset, engine: InferenceEngine) -> rul_model::EvalReport {
-    let dir = models_dir().join(subset.name().to_lowercase());
+    let dir = rul_testkit::models_dir().join(subset.name().to_lowercase());
     let artifact = Artifact::load(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .with_engine(engine);
     assert_eq!(artifact.card().subset, subset);
-    let data_dir = data_dir().expect("data present");
+    let data_dir = rul_testkit::cmapss_dir().expect("data present");
     let data = load_subset(&data_dir, subset).expect("load test set");
     let (report, _) = evaluate_subset(&artifact, &data).expect("evaluate");
     let recorded = &artifact.metrics()["summary"];
@@ -75,7 +53,7 @@ fn reproduce(subset: Subset, engine: InferenceEngine) -> rul_model::EvalReport {
 
 #[test]
 fn shipped_models_reproduce_their_cards() {
-    if data_dir().is_none() {
+    if rul_testkit::cmapss_dir().is_none() {
         return;
     }
     for subset in Subset::all() {
@@ -94,7 +72,7 @@ fn shipped_models_reproduce_their_cards() {
 /// does reach, so a worse model cannot be shipped silently.
 #[test]
 fn default_model_does_not_regress() {
-    if data_dir().is_none() {
+    if rul_testkit::cmapss_dir().is_none() {
         return;
     }
     let report = reproduce(Subset::FD001, InferenceEngine::Fast);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use rul_core::{InferenceEngine, PredictorConfig};
+use rul_core::{InferenceEngine, PredictorConfig, defaults};
 
 mod connections;
 mod dotenv;
@@ -19,7 +19,8 @@ pub use fleet::{FleetArgs, redacted_url};
 pub use mqtt::{Broker, MqttArgs, MqttSettings, prefix_problem};
 
 pub use sagemaker::{
-    CONTAINER_MODEL_DIR, CONTAINER_PORT, Explicit, INVOCATIONS_MAX_BYTES, SageMakerArgs,
+    CONTAINER_MODEL_DIR, CONTAINER_PORT, Explicit, INVOCATIONS_MAX_BYTES, RemoteConnector,
+    SageMakerArgs,
 };
 
 /// Problems with the configuration; each message names the setting and what is expected.
@@ -58,7 +59,7 @@ pub struct ServerConfig {
         long,
         visible_alias = "model",
         env = "MODEL_PATH",
-        default_value = "models/fd001"
+        default_value = defaults::MODEL_PATH
     )]
     pub model_path: PathBuf,
     /// Expected window length; startup fails if the loaded artifact disagrees.
@@ -98,23 +99,23 @@ pub struct ServerConfig {
     #[arg(long, env = "INFERENCE_ENGINE", default_value = "fast")]
     pub engine: InferenceEngine,
     /// Largest micro-batch the model thread runs at once.
-    #[arg(long, env = "MAX_BATCH", default_value_t = 64)]
+    #[arg(long, env = "MAX_BATCH", default_value_t = defaults::MAX_BATCH)]
     pub max_batch: usize,
     /// How long the model thread waits to fill a micro-batch (milliseconds; 0 = never wait).
-    #[arg(long, env = "MAX_WAIT_MS", default_value_t = 1)]
+    #[arg(long, env = "MAX_WAIT_MS", default_value_t = defaults::MAX_WAIT_MS)]
     pub max_wait_ms: u64,
     /// How long the model thread keeps polling for work after a batch before it sleeps
     /// (microseconds, at most 10,000; 0 = sleep at once).
-    #[arg(long, env = "MODEL_IDLE_SPIN_US", default_value_t = rul_core::DEFAULT_IDLE_SPIN_US)]
+    #[arg(long, env = "MODEL_IDLE_SPIN_US", default_value_t = defaults::IDLE_SPIN_US)]
     pub model_idle_spin_us: u64,
     /// Pending predictions beyond which requests are refused as overloaded.
-    #[arg(long, env = "QUEUE_CAPACITY", default_value_t = 1024)]
+    #[arg(long, env = "QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
     pub queue_capacity: usize,
     /// Prediction cache time-to-live in seconds (0 disables caching).
-    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 300)]
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = defaults::CACHE_TTL_SECS)]
     pub cache_ttl_secs: u64,
     /// Maximum cached predictions.
-    #[arg(long, env = "CACHE_CAPACITY", default_value_t = 10_000)]
+    #[arg(long, env = "CACHE_CAPACITY", default_value_t = defaults::CACHE_CAPACITY)]
     pub cache_capacity: u64,
     /// Per-request time limit in milliseconds (REST 504, gRPC DEADLINE_EXCEEDED); gRPC clients may ask for less.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
@@ -144,7 +145,7 @@ impl Default for ServerConfig {
             host: "0.0.0.0".into(),
             grpc_port: 50051,
             http_port: 8000,
-            model_path: PathBuf::from("models/fd001"),
+            model_path: PathBuf::from(defaults::MODEL_PATH),
             sequence_length: None,
             n_features: None,
             rul_ceiling: None,
@@ -157,12 +158,12 @@ impl Default for ServerConfig {
             admin_token: None,
             cors_origins: Vec::new(),
             engine: InferenceEngine::Fast,
-            max_batch: 64,
-            max_wait_ms: 1,
-            model_idle_spin_us: rul_core::DEFAULT_IDLE_SPIN_US,
-            queue_capacity: 1024,
-            cache_ttl_secs: 300,
-            cache_capacity: 10_000,
+            max_batch: defaults::MAX_BATCH,
+            max_wait_ms: defaults::MAX_WAIT_MS,
+            model_idle_spin_us: defaults::IDLE_SPIN_US,
+            queue_capacity: defaults::QUEUE_CAPACITY,
+            cache_ttl_secs: defaults::CACHE_TTL_SECS,
+            cache_capacity: defaults::CACHE_CAPACITY,
             request_timeout_ms: 10_000,
             body_limit_bytes: 1_048_576,
             grpc_max_message_bytes: 4 * 1_048_576,

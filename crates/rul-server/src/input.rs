@@ -1,60 +1,14 @@
-//! Request checks shared by REST and gRPC that the core does not make: engine id shape, settings given together;
-//! and the route (`use_sagemaker`). Everything about the readings themselves is validated by the core.
+//! A request as both transports decode it, and the checks they share before the core: the engine id (the core's
+//! rule), the batch size, each reading's settings all-or-none ([`RawReading::to_reading`]), and the route
+//! (`use_sagemaker`). Everything else about the readings is validated by the core's preprocessor.
 
-use rul_data::{Reading, SensorName, ValidationError, Violation};
+use rul_data::{ValidationError, Violation};
 
 pub use rul_core::MAX_ENGINE_ID_CHARS;
 /// Most requests accepted in one batch call.
 pub const MAX_BATCH_REQUESTS: usize = 256;
 
-/// Sensor field names in field-number order (s1..s21), as used by both transports.
-pub const SENSOR_FIELDS: [&str; 21] = [
-    "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
-    "s16", "s17", "s18", "s19", "s20", "s21",
-];
-/// Operating-setting field names.
-pub const SETTING_FIELDS: [&str; 3] = ["setting_1", "setting_2", "setting_3"];
-
-/// One reading as decoded by a transport: every sensor and setting optional.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RawReading {
-    /// s1..s21 in order.
-    pub sensors: [Option<f64>; 21],
-    /// setting_1..setting_3.
-    pub settings: [Option<f64>; 3],
-}
-
-/// The one mapping between a transport's reading type (fields `s1`..`s21` and `setting_1`..`setting_3`, all
-/// `Option<f64>`, as in the proto and the REST body) and [`RawReading`], in both directions.
-macro_rules! raw_reading_conversions {
-    ($ty:ty) => {
-        $crate::input::raw_reading_conversions!(@fields $ty; s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21);
-    };
-    (@fields $ty:ty; $($s:ident)*) => {
-        impl From<&$ty> for $crate::input::RawReading {
-            fn from(r: &$ty) -> Self {
-                Self {
-                    sensors: [$(r.$s),*],
-                    settings: [r.setting_1, r.setting_2, r.setting_3],
-                }
-            }
-        }
-
-        impl From<&$crate::input::RawReading> for $ty {
-            fn from(raw: &$crate::input::RawReading) -> Self {
-                let [$($s),*] = raw.sensors;
-                let [setting_1, setting_2, setting_3] = raw.settings;
-                Self {
-                    $($s,)*
-                    setting_1,
-                    setting_2,
-                    setting_3,
-                }
-            }
-        }
-    };
-}
-pub(crate) use raw_reading_conversions;
+pub use rul_data::RawReading;
 
 /// A request as decoded by a transport, before the shared checks.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -83,7 +37,7 @@ pub fn to_core_request(raw: RawRequest) -> Result<rul_core::PredictRequest, Vali
     let mut violations = engine_id_violations(&raw.engine_id);
     let mut readings = Vec::with_capacity(raw.readings.len());
     for (index, reading) in raw.readings.iter().enumerate() {
-        match to_reading(reading) {
+        match reading.to_reading() {
             Ok(r) => readings.push(r),
             Err(v) if violations.len() < rul_data::MAX_VIOLATIONS => violations.push(Violation {
                 reading: Some(index),
@@ -162,35 +116,6 @@ fn engine_id_violations(id: &str) -> Vec<Violation> {
     }
 }
 
-/// The core's reading from a transport's: present sensors by name, settings all three or none.
-pub fn to_reading(raw: &RawReading) -> Result<Reading, Violation> {
-    let sensors = SENSOR_FIELDS
-        .iter()
-        .zip(raw.sensors.iter())
-        .filter_map(|(name, value)| value.map(|v| (SensorName::Borrowed(name), v)))
-        .collect();
-    let settings = match raw.settings {
-        [Some(a), Some(b), Some(c)] => Some([a, b, c]),
-        [None, None, None] => None,
-        _ => {
-            return Err(violation(
-                None,
-                Some("setting_1"),
-                "setting_1, setting_2 and setting_3 must be given together or not at all",
-            ));
-        }
-    };
-    Ok(Reading { sensors, settings })
-}
-
-fn violation(reading: Option<usize>, field: Option<&str>, reason: impl Into<String>) -> Violation {
-    Violation {
-        reading,
-        field: field.map(str::to_string),
-        reason: reason.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,10 +135,7 @@ mod tests {
             use_sagemaker: false,
         };
         let req = to_core_request(raw).expect("valid");
-        assert_eq!(
-            req.readings[0].sensors,
-            vec![("s2".into(), 642.0), ("s21".into(), 23.4)]
-        );
+        assert_eq!(req.readings[0].sensors, reading().sensors);
         assert_eq!(req.readings[0].settings, None);
     }
 

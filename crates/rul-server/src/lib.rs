@@ -1,15 +1,13 @@
 //! rul-server: the transports over the core `Predictor` — gRPC (tonic: rul.v1.PredictionService, grpc.health.v1,
 //! reflection) and REST (axum) in one process sharing one Predictor, plus Prometheus metrics, logging,
-//! configuration, graceful shutdown, a gRPC client helper and a load generator.
+//! configuration and graceful shutdown. Clients and load generators live in rul-client.
 
 pub mod budget;
-pub mod client;
 pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod input;
 mod lifecycle;
-pub mod loadgen;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
@@ -25,7 +23,6 @@ use std::future::Future;
 use rul_core::{PredictError, Predictor};
 use tokio::net::TcpListener;
 
-pub use client::{ClientError, PredictOutput, predict_grpc, predict_http, read_readings_file};
 pub use config::{ConfigError, FleetArgs, ServerConfig, load_dotenv};
 pub use grpc::{grpc_routes, grpc_service};
 pub use http::{AppState, http_router};
@@ -192,24 +189,30 @@ pub(crate) async fn open_fleet(
     Ok(Some(fleet))
 }
 
-/// The SageMaker client for `use_sagemaker` requests, when SAGEMAKER_ENDPOINT is set (default credential chain).
-pub(crate) async fn remote_backend(config: &ServerConfig) -> Option<rul_core::Remote> {
-    let settings = config.sagemaker.settings()?;
+/// The SageMaker client for `use_sagemaker` requests, when SAGEMAKER_ENDPOINT is set (built by the binary's
+/// connector; a configured endpoint without one is a start-up error, never a silent local answer).
+pub(crate) async fn remote_backend(
+    config: &ServerConfig,
+) -> Result<Option<rul_core::Remote>, ServeError> {
+    let Some(settings) = config.sagemaker.settings() else {
+        return Ok(None);
+    };
     tracing::info!(
         endpoint = settings.endpoint.as_str(),
         region = settings.region.as_str(),
         endpoint_url = settings.endpoint_url.as_deref().unwrap_or("(regional)"),
         "use_sagemaker requests go to SageMaker, falling back to the local model"
     );
-    let backend = rul_sagemaker::SageMakerBackend::new(
-        &settings,
-        rul_sagemaker::CredentialSource::DefaultChain,
-    )
-    .await;
-    Some(rul_core::Remote::new(
-        std::sync::Arc::new(backend),
+    let Some(backend) = config.sagemaker.connector.connect(settings).await else {
+        return Err(ServeError::Config(ConfigError::Invalid(
+            "SAGEMAKER_ENDPOINT is set, but this build of the server has no SageMaker client"
+                .into(),
+        )));
+    };
+    Ok(Some(rul_core::Remote::new(
+        backend,
         config.sagemaker.breaker(),
-    ))
+    )))
 }
 
 /// What a failed start-up load says in the error.

@@ -39,7 +39,7 @@ impl Running {
         http: TcpListener,
         grpc: TcpListener,
     ) -> Result<Self, ServeError> {
-        let remote = remote_backend(config).await;
+        let remote = remote_backend(config).await?;
         let predictor = Predictor::start_with_remote(config.predictor_config(), remote);
         let fleet = open_fleet(config, &predictor).await?;
         let mut background = Vec::new();

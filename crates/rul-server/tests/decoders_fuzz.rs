@@ -109,9 +109,9 @@ proptest! {
 
     #[test]
     fn readings_files_never_panic(text in "\\PC{0,300}", value in json_value()) {
-        let _ = rul_server::client::parse_csv_readings(&text);
-        let _ = rul_server::client::parse_json_readings(&text);
-        let _ = rul_server::client::parse_json_readings(&value.to_string());
+        let _ = rul_data::raw::parse_csv(&text);
+        let _ = rul_client::predict::parse_json_readings(&text);
+        let _ = rul_client::predict::parse_json_readings(&value.to_string());
     }
 
     #[test]

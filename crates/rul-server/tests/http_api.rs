@@ -711,10 +711,10 @@ async fn responses_have_the_documented_fields() {
         keys.sort();
         keys
     };
-    // GET /model: exactly the ModelCard fields (nullable ones are present as null, never left out).
+    // GET /model: exactly the ModelResponse fields (nullable ones are present as null, never left out).
     let (status, _, card) = send(&router, get("/model")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(sorted(&card), keys("ModelCard"));
+    assert_eq!(sorted(&card), keys("ModelResponse"));
     assert!(card["metrics"].is_object() || card["metrics"].is_null());
     // Validation details: an array of {reading, field, reason}.
     let (status, _, error) = send(

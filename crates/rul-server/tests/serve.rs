@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use common::running::Running;
 use common::*;
+use rul_client::{PredictCall, loadgen};
 use rul_server::grpc::pb::prediction_service_client::PredictionServiceClient;
 use rul_server::grpc::{convert, pb};
-use rul_server::http::predict::PredictBody;
-use rul_server::{ServeError, ServerConfig, loadgen};
+use rul_server::{ServeError, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -102,6 +102,26 @@ async fn rest_and_grpc_agree_and_metrics_move() {
     server.stop().await.expect("clean stop");
 }
 
+/// Reads one response head (up to the blank line) from `stream`.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert_eq!(
+            n,
+            1,
+            "connection closed after {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let server = Running::start(config(artifact("serve"))).await;
@@ -109,19 +129,28 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let body = predict_body("in-flight", 30).to_string();
     let (first, second) = body.as_bytes().split_at(body.len() / 2);
     let mut stream = TcpStream::connect(server.http).await.expect("connect");
+    // `Expect: 100-continue`: the server's interim answer says the handler is reading the body, so the request is
+    // in flight before the stop (an explicit signal instead of a sleep).
     let head = format!(
-        "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("head");
+    let interim = read_head(&mut stream).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
     stream.write_all(first).await.expect("first half");
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
-    // Shut down while the request is half sent.
+    // Shut down while the request is half sent; once the drain has begun (health leaves SERVING), the server
+    // must still be waiting for that request.
+    let mut health = server.health().await;
     let http_addr = server.http;
     let Running { stop, task, .. } = server;
     let _ = stop.expect("sender").send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    while common::running::grpc_status(&mut health).await
+        == Some(tonic_health::pb::health_check_response::ServingStatus::Serving)
+    {
+        tokio::task::yield_now().await;
+    }
     assert!(
         !task.is_finished(),
         "server must wait for the in-flight request"
@@ -235,14 +264,14 @@ async fn client_and_load_generator_work_against_a_live_server() {
         text.push('\n');
     }
     std::fs::write(&csv, text).expect("write csv");
-    let readings = rul_server::read_readings_file(&csv).expect("readings");
+    let readings = rul_client::read_readings_file(&csv).expect("readings");
     let grpc_addr = server.grpc.to_string();
     let out =
-        rul_server::predict_grpc(&grpc_addr, "cli-engine", &readings, Duration::from_secs(10))
+        rul_client::predict_grpc(&grpc_addr, "cli-engine", &readings, Duration::from_secs(10))
             .await
             .expect("predict");
     assert_eq!(out.engine_id, "cli-engine");
-    let rest = rul_server::predict_http(
+    let rest = rul_client::predict_http(
         &server.http.to_string(),
         "cli-engine",
         &readings,
@@ -250,16 +279,28 @@ async fn client_and_load_generator_work_against_a_live_server() {
     )
     .await
     .expect("predict http");
-    assert!((rest.predicted_rul - out.rul).abs() < 1e-9);
-    let err = rul_server::predict_grpc(&grpc_addr, "", &readings, Duration::from_secs(10))
+    assert!((rest.rul - out.rul).abs() < 1e-9);
+    assert_eq!(
+        (
+            rest.predicted_rul,
+            rest.lower,
+            rest.upper,
+            &rest.model_version
+        ),
+        (out.predicted_rul, out.lower, out.upper, &out.model_version)
+    );
+    let err = rul_client::predict_grpc(&grpc_addr, "", &readings, Duration::from_secs(10))
         .await
         .expect_err("invalid");
     assert!(
-        matches!(err, rul_server::ClientError::Status { .. }),
+        matches!(
+            err,
+            rul_client::ClientError::Status(tonic::Code::InvalidArgument, _)
+        ),
         "{err:?}"
     );
 
-    let bodies: Vec<PredictBody> = (0..3)
+    let bodies: Vec<PredictCall> = (0..3)
         .map(|i| serde_json::from_value(predict_body(&format!("lg-{i}"), 30)).expect("body"))
         .collect();
     let plan = loadgen::LoadgenConfig {

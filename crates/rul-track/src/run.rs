@@ -168,7 +168,7 @@ impl Run {
                 name: spec.name,
                 experiment: settings.experiment.clone(),
                 status: RunStatus::Running,
-                started: rfc3339(now),
+                started: rul_data::time::rfc3339(now),
                 ended: None,
                 params: spec.params,
                 tags: spec.tags,
@@ -277,7 +277,7 @@ impl Run {
             RunStatus::Finished
         };
         self.record.status = status;
-        self.record.ended = Some(rfc3339(now));
+        self.record.ended = Some(rul_data::time::rfc3339(now));
         self.record.error = end.error;
         self.record.metrics = end
             .metrics
@@ -350,10 +350,6 @@ impl Run {
         tracing::warn!(run = %self.record.id, "{message}");
         self.record.warnings.push(message);
     }
-}
-
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Eight hex digits that differ between runs of one process and (almost surely) between

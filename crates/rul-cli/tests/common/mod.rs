@@ -22,19 +22,7 @@ impl Drop for Server {
     }
 }
 
-/// A SQLite URL in the target's tmp dir that no other server of this run uses.
-pub fn scratch_sqlite_url() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rul-cli-fleet-db");
-    std::fs::create_dir_all(&dir).expect("db dir");
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let file = dir.join(format!("{}-{n}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
-    format!("sqlite://{}", file.display())
-}
+pub use rul_testkit::scratch_sqlite_url;
 
 /// Spawns `command` (a `rul serve` with JSON logs on stdout) and waits for its "listening" line.
 pub fn start(mut command: Command) -> Server {

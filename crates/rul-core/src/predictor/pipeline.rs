@@ -13,8 +13,8 @@ use super::Predictor;
 use crate::cache::ReadingsDigest;
 use crate::engine_id::check_engine_id;
 use crate::error::PredictError;
+use crate::loader::Snapshot;
 use crate::metrics_names as m;
-use crate::model::Snapshot;
 use crate::types::{PredictRequest, Prediction, Readiness, Timing};
 use crate::worker::{Job, Msg, Outcome, micros};
 

@@ -10,8 +10,8 @@ use rul_data::Prepared;
 
 use super::{PREPARE_INLINE_MAX, Predictor, pipeline::record};
 use crate::error::PredictError;
+use crate::loader::Snapshot;
 use crate::metrics_names as m;
-use crate::model::Snapshot;
 use crate::remote::{FallbackReason, Remote, RemoteAnswer, RemoteError, RemoteRequest};
 use crate::types::{PredictRequest, Prediction, Route, Source, Timing};
 use crate::worker::{calibrated_prediction, micros};

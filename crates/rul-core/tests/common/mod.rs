@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use rul_core::{PredictRequest, Predictor, PredictorConfig, neutral_reading};
 use rul_data::{Preprocessor, Reading};
-use tempfile::TempDir;
 
 pub struct Fixture {
-    _root: TempDir,
     pub a: PathBuf,
     pub b: PathBuf,
     pub pre: Preprocessor,
@@ -21,22 +19,13 @@ pub struct Fixture {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = tempfile::tempdir().expect("tempdir");
-        let (a, b) = (root.path().join("a"), root.path().join("b"));
-        for (dir, seed) in [(&a, 1), (&b, 2)] {
-            std::fs::create_dir_all(dir).expect("mkdir");
-            rul_model::write_test_artifact(dir, seed).expect("write test artifact");
-        }
+        let a = rul_testkit::test_artifact("rul-core", 1).to_path_buf();
+        let b = rul_testkit::test_artifact("rul-core", 2).to_path_buf();
         let pre = rul_model::Artifact::load(&a)
             .expect("load")
             .preprocessor()
             .clone();
-        Fixture {
-            _root: root,
-            a,
-            b,
-            pre,
-        }
+        Fixture { a, b, pre }
     })
 }
 
@@ -66,23 +55,15 @@ pub fn history(pre: &Preprocessor, n: usize, phase: f64) -> Vec<Reading> {
     (0..n)
         .map(|i| {
             let t = i as f64 / n.max(1) as f64;
-            let sensors = pre
-                .sensor_bounds()
-                .iter()
-                .enumerate()
-                .map(|(j, b)| {
-                    let mid = 0.5 * (b.min + b.max);
-                    let amp = 0.15 * (b.max - b.min);
-                    (
-                        b.name.clone().into(),
-                        mid + amp * (3.0 * t + phase + j as f64).sin(),
-                    )
-                })
-                .collect();
-            Reading {
-                sensors,
-                settings: neutral.settings,
-            }
+            let sensors = pre.sensor_bounds().iter().enumerate().map(|(j, b)| {
+                let mid = 0.5 * (b.min + b.max);
+                let amp = 0.15 * (b.max - b.min);
+                (
+                    b.name.as_str(),
+                    mid + amp * (3.0 * t + phase + j as f64).sin(),
+                )
+            });
+            Reading::from_named(sensors, neutral.settings)
         })
         .collect()
 }

@@ -14,7 +14,6 @@ use sqlx::Executor;
 use tempfile::TempDir;
 
 pub struct Fixture {
-    _root: TempDir,
     pub model: PathBuf,
     pub pre: Preprocessor,
 }
@@ -22,19 +21,12 @@ pub struct Fixture {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap();
-        let model = root.path().join("model");
-        std::fs::create_dir_all(&model).unwrap();
-        rul_model::write_test_artifact(&model, 7).unwrap();
+        let model = rul_testkit::test_artifact("rul-fleet", 7).to_path_buf();
         let pre = rul_model::Artifact::load(&model)
             .unwrap()
             .preprocessor()
             .clone();
-        Fixture {
-            _root: root,
-            model,
-            pre,
-        }
+        Fixture { model, pre }
     })
 }
 
@@ -53,10 +45,16 @@ pub async fn predictor() -> Predictor {
 pub fn reading(cycle: u64) -> Reading {
     let mut r = neutral_reading(&fixture().pre);
     let bounds = fixture().pre.sensor_bounds();
-    for ((_, v), b) in r.sensors.iter_mut().zip(bounds) {
-        *v = b.min + (b.max - b.min) * (0.3 + 0.4 * ((cycle % 50) as f64 / 50.0));
+    for (j, b) in bounds.iter().enumerate() {
+        r.sensors[input(j)] =
+            Some(b.min + (b.max - b.min) * (0.3 + 0.4 * ((cycle % 50) as f64 / 50.0)));
     }
     r
+}
+
+/// Position (in s1..s21) of the test model's `j`-th input.
+pub fn input(j: usize) -> usize {
+    rul_data::sensor_index(&fixture().pre.config().sensors[j]).expect("a sensor")
 }
 
 /// Where a test's store lives; `url` opens it (again, for restart tests).

@@ -1,11 +1,14 @@
 //! SageMaker settings of `rul serve`: container mode (`--sagemaker`) and the client of a remote endpoint
 //! (`SAGEMAKER_ENDPOINT` and its timeouts, retries and circuit breaker).
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use rul_core::BreakerConfig;
+use rul_core::remote::BoxFuture;
+use rul_core::{BreakerConfig, RemoteBackend};
 use rul_sagemaker::SageMakerSettings;
 
 /// Port SageMaker sends `/ping` and `/invocations` to.
@@ -14,6 +17,53 @@ pub const CONTAINER_PORT: u16 = 8080;
 pub const CONTAINER_MODEL_DIR: &str = "/opt/ml/model";
 /// SageMaker's payload limit for real-time `InvokeEndpoint` (6 MB); `/invocations` refuses larger bodies (413).
 pub const INVOCATIONS_MAX_BYTES: usize = 6 * 1024 * 1024;
+
+type Connect =
+    dyn Fn(SageMakerSettings) -> BoxFuture<'static, Arc<dyn RemoteBackend>> + Send + Sync;
+
+/// Builds the SageMaker client from its settings. The binary supplies it (rul-sagemaker's `runtime` feature), so
+/// this crate links no AWS SDK; without one, a configured `SAGEMAKER_ENDPOINT` stops start-up with a clear error.
+#[derive(Clone, Default)]
+pub struct RemoteConnector(Option<Arc<Connect>>);
+
+impl RemoteConnector {
+    /// A connector that runs `connect` once at start-up.
+    pub fn new<F, Fut>(connect: F) -> Self
+    where
+        F: Fn(SageMakerSettings) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Arc<dyn RemoteBackend>> + Send + 'static,
+    {
+        Self(Some(Arc::new(move |settings| Box::pin(connect(settings)))))
+    }
+
+    /// The client for `settings`, or None when no connector was supplied.
+    pub async fn connect(&self, settings: SageMakerSettings) -> Option<Arc<dyn RemoteBackend>> {
+        match &self.0 {
+            Some(connect) => Some(connect(settings).await),
+            None => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RemoteConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RemoteConnector(set)"
+        } else {
+            "RemoteConnector(none)"
+        })
+    }
+}
+
+impl PartialEq for RemoteConnector {
+    /// The same connector, or both absent.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
 
 /// SageMaker settings (flattened into [`super::ServerConfig`]).
 #[derive(Args, Clone, Debug, PartialEq)]
@@ -80,6 +130,9 @@ pub struct SageMakerArgs {
         default_value_t = 30_000
     )]
     pub breaker_cooldown_ms: u64,
+    /// Builds the SageMaker client (set by the binary, never from the environment).
+    #[arg(skip)]
+    pub connector: RemoteConnector,
 }
 
 impl Default for SageMakerArgs {
@@ -95,6 +148,7 @@ impl Default for SageMakerArgs {
             max_attempts: 2,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            connector: RemoteConnector::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ pub fn raw_request(request: &pb::RulRequest) -> RawRequest {
     }
 }
 
-crate::input::raw_reading_conversions!(pb::SensorReading);
+rul_data::raw_reading_conversions!(pb::SensorReading);
 
 pub(crate) fn raw_reading(r: &pb::SensorReading) -> RawReading {
     RawReading::from(r)

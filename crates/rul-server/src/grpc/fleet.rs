@@ -11,7 +11,6 @@ use tonic::{Response, Status, Streaming};
 use super::convert;
 use super::pb;
 use super::service::PredictionApi;
-use crate::input;
 
 /// Messages of one stream being worked on at once (across engines; one engine's stay in order).
 const STREAM_IN_FLIGHT: usize = 256;
@@ -114,7 +113,8 @@ fn ingest(
         .as_ref()
         .map(convert::raw_reading)
         .unwrap_or_default();
-    let queued = input::to_reading(&raw)
+    let queued = raw
+        .to_reading()
         .map_err(|v| {
             rul_fleet::FleetError::Predict(rul_core::PredictError::Validation(
                 rul_data::ValidationError {
@@ -158,29 +158,16 @@ fn ingest(
 }
 
 fn tracked(p: &TrackedPrediction) -> pb::TrackedRul {
-    pb::TrackedRul {
-        engine_id: p.engine_id.clone(),
-        cycle: p.cycle,
-        rul: p.rul,
-        lower: p.lower,
-        upper: p.upper,
-        level: p.level,
-        rul_model: p.rul_model,
-        model_lower: p.model_lower,
-        model_upper: p.model_upper,
-        confidence: p.confidence,
-        model_version: p.model_version.clone(),
-        at: p.at.clone(),
-        quality_flags: p
-            .quality
-            .flags
-            .iter()
-            .map(|f| pb::QualityFlag {
-                sensor: f.sensor.clone(),
-                kind: f.kind.as_str().to_string(),
-            })
-            .collect(),
-    }
+    let quality_flags = p
+        .quality
+        .flags
+        .iter()
+        .map(|f| pb::QualityFlag {
+            sensor: f.sensor.clone(),
+            kind: f.kind.as_str().to_string(),
+        })
+        .collect();
+    rul_fleet::tracked_message!(p => pb::TrackedRul { quality_flags })
 }
 
 fn engine(v: &EngineView) -> pb::Engine {

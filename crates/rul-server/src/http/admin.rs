@@ -17,7 +17,7 @@ use rul_data::ValidationError;
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
 use super::json::parse_object;
-use super::routes::ModelCard;
+use super::ops::ModelResponse;
 use crate::metrics::RequestLog;
 
 /// Longest `model_path` accepted, in characters (Linux PATH_MAX).
@@ -39,7 +39,7 @@ pub struct ReloadBody {
 pub struct ReloadResponse {
     /// The new model's card.
     #[serde(flatten)]
-    pub model: ModelCard,
+    pub model: ModelResponse,
     /// Directory (on the server) the artifact was loaded from.
     pub path: String,
 }
@@ -82,7 +82,7 @@ pub async fn reload(
         ..RequestLog::default()
     };
     let answer = ReloadResponse {
-        model: ModelCard::from_info(&info),
+        model: ModelResponse::from_info(&info),
         path: info.path.display().to_string(),
     };
     let mut response = Json(answer).into_response();

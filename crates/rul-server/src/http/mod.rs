@@ -11,8 +11,8 @@ pub mod json;
 pub mod json_error;
 pub mod model_files;
 pub mod openapi;
+pub mod ops;
 pub mod predict;
-pub mod routes;
 pub mod sagemaker;
 pub mod server;
 pub mod ui;
@@ -151,12 +151,12 @@ pub fn http_router(state: AppState) -> Router {
         open = open.route("/ping", get(sagemaker::ping));
     }
     let mut router = open
-        .route("/health", get(routes::health))
-        .route("/ready", get(routes::ready))
-        .route("/model", get(routes::model))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/model", get(ops::model))
         .route("/model/evaluation", get(model_files::evaluation))
         .route("/model/plots/{name}", get(model_files::plot))
-        .route("/metrics", get(routes::metrics))
+        .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi_json))
         .route("/engines", get(fleet::list))
         .route(

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, drift, errors, events, fleet, model_files, predict, routes, ui};
+use super::{admin, alerts, drift, errors, events, fleet, model_files, ops, predict, ui};
 
 /// The REST API description.
 #[derive(OpenApi)]
@@ -18,13 +18,13 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
 (422 with the violations)."
     ),
     paths(
-        routes::health,
-        routes::ready,
+        ops::health,
+        ops::ready,
         predict::predict,
         predict::predict_batch,
-        routes::model,
+        ops::model,
         admin::reload,
-        routes::metrics,
+        ops::metrics,
         fleet::ingest,
         fleet::register,
         fleet::list,
@@ -53,9 +53,9 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         predict::BatchRequestItem,
         predict::BatchItem,
         predict::BatchResponse,
-        routes::HealthResponse,
-        routes::ReadyResponse,
-        routes::ModelCard,
+        ops::HealthResponse,
+        ops::ReadyResponse,
+        ops::ModelResponse,
         admin::ReloadBody,
         admin::ReloadResponse,
         fleet::CycleReadingBody,

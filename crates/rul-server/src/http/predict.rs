@@ -70,7 +70,7 @@ pub struct SensorReadingBody {
     pub setting_3: Option<f64>,
 }
 
-crate::input::raw_reading_conversions!(SensorReadingBody);
+rul_data::raw_reading_conversions!(SensorReadingBody);
 
 impl SensorReadingBody {
     /// Transport-neutral form.
@@ -191,7 +191,7 @@ impl PredictResponse {
             predicted_rul: p.rul,
             confidence: p.confidence,
             model_version: p.model_version.clone(),
-            timestamp: rfc3339_now(),
+            timestamp: rul_data::time::now_rfc3339(),
             interval: Interval {
                 lower: p.lower,
                 upper: p.upper,
@@ -373,29 +373,9 @@ fn batch_example() -> serde_json::Value {
     })
 }
 
-/// Current time as RFC 3339 UTC with millisecond precision, e.g. "2024-05-01T12:00:00.123Z".
-pub fn rfc3339_now() -> String {
-    rfc3339(chrono::Utc::now())
-}
-
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        let at = |secs: i64, millis: u32| {
-            chrono::DateTime::from_timestamp(secs, millis * 1_000_000).unwrap()
-        };
-        assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(at(1_714_564_800, 123)), "2024-05-01T12:00:00.123Z");
-        assert!(rfc3339_now().ends_with('Z'));
-    }
 
     #[test]
     fn reading_body_round_trips_raw() {

@@ -7,11 +7,12 @@
 //!   `n_features` values per row, in its feature order); readings that are **objects** are raw sensor readings
 //!   (`s1`..`s21`, `setting_1..3`, as in POST /predict). All readings of a request must be of one kind.
 //! - `text/csv`: one window per request, one reading per line. A first line of names (`s2,s3,...`) makes the rows
-//!   raw readings keyed by those names (an empty cell is an absent value); without it every row is a normalised
-//!   feature row.
+//!   raw readings keyed by those names (the readings-CSV format of `rul predict`: an empty cell is an absent
+//!   value, `unit`/`cycle` columns and `#` comments are ignored); without it every row is a normalised feature
+//!   row.
 //!
 //! The answer is `{"predictions": [[rul], ...], "model_version": "..."}` (TensorFlow-Serving shape plus the
-//! version). Bodies over SageMaker's 6 MB limit get 413; wrong shapes get 400/415/422 with the one error shape.
+//! version: [`rul_sagemaker::PredictionsBody`], the one definition the SageMaker client reads back). Bodies over SageMaker's 6 MB limit get 413; wrong shapes get 400/415/422 with the one error shape.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,11 +22,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rul_core::{PredictError, Prediction};
 use rul_data::{ValidationError, Violation};
-use serde::{Deserialize, Serialize};
+use rul_sagemaker::PredictionsBody;
 
 use super::AppState;
 use super::errors::ApiError;
-use super::routes::{self, ReadyResponse};
+use super::ops::{self, ReadyResponse};
 use crate::input::{self, RawRequest};
 use crate::metrics::RequestLog;
 
@@ -36,18 +37,9 @@ pub use parse::{Invocation, parse_csv, parse_json};
 /// Bodies above this size are parsed on the blocking pool rather than on an async worker.
 const PARSE_INLINE_MAX: usize = 64 * 1024;
 
-/// Answer of `/invocations`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct InvocationsResponse {
-    /// One `[rul]` per window, in request order.
-    pub predictions: Vec<[f64; 1]>,
-    /// Version of the model that answered.
-    pub model_version: String,
-}
-
 /// SageMaker health check: 200 once the model is loaded and warm, 503 before (cheap: two atomic reads).
 pub async fn ping(state: State<AppState>) -> (StatusCode, Json<ReadyResponse>) {
-    routes::ready(state).await
+    ops::ready(state).await
 }
 
 /// SageMaker inference: parse (JSON or CSV) → core → `{"predictions": [[rul], ...]}`.
@@ -106,18 +98,19 @@ async fn parse_body(headers: &HeaderMap, body: Bytes) -> Result<Invocation, ApiE
 }
 
 /// Calls the core for a parsed invocation and shapes the answer.
-async fn run(state: &AppState, invocation: Invocation) -> Result<InvocationsResponse, ApiError> {
+async fn run(state: &AppState, invocation: Invocation) -> Result<PredictionsBody, ApiError> {
     let predictions = match invocation {
         Invocation::Normalised(windows) => state.predictor.predict_normalised(&windows).await?,
         Invocation::Raw(windows) => raw_windows(state, windows).await?,
     };
-    let model_version = predictions
-        .first()
-        .map(|p| p.model_version.clone())
-        .unwrap_or_default();
-    Ok(InvocationsResponse {
-        predictions: predictions.iter().map(|p| [p.rul]).collect(),
-        model_version,
+    Ok(PredictionsBody {
+        predictions: predictions.iter().map(|p| vec![p.rul]).collect(),
+        model_version: Some(
+            predictions
+                .first()
+                .map(|p| p.model_version.clone())
+                .unwrap_or_default(),
+        ),
     })
 }
 

@@ -148,8 +148,8 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].0, 3);
         assert_eq!(
-            one[0].1.sensors,
-            vec![("s2".into(), 642.5), ("s3".into(), 1589.7)]
+            one[0].1,
+            Reading::from_named([("s2", 642.5), ("s3", 1589.7)], None)
         );
         let many = decode(
             "e",

@@ -12,7 +12,17 @@ use crate::http::errors::ApiError;
 
 /// Every core and fleet failure (as a fleet error: `Predict` wraps the core's), with the answer expected of
 /// both transports: type, REST status, gRPC code, and whether they hint to retry.
-fn table() -> Vec<(FleetError, &'static str, StatusCode, Code, bool)> {
+type Row = (FleetError, &'static str, StatusCode, Code, bool);
+
+/// Every failure kind with its `type`, HTTP status, gRPC code and whether it carries a retry hint.
+fn table() -> Vec<Row> {
+    let mut rows = core_rows();
+    rows.extend(fleet_rows());
+    rows
+}
+
+/// The core's outcomes, as the fleet passes them on.
+fn core_rows() -> Vec<Row> {
     let p = |e: PredictError| FleetError::Predict(e);
     vec![
         (
@@ -54,6 +64,12 @@ fn table() -> Vec<(FleetError, &'static str, StatusCode, Code, bool)> {
             Code::Internal,
             false,
         ),
+    ]
+}
+
+/// The fleet's own outcomes.
+fn fleet_rows() -> Vec<Row> {
+    vec![
         (
             FleetError::Conflict {
                 reading: 2,

@@ -1,82 +1,21 @@
 //! Shared fixtures of the integration tests: a tiny real model artifact, configs on ephemeral ports, readings.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use rul_core::{Predictor, PredictorConfig};
 use rul_server::ServerConfig;
-use rul_server::input::RawReading;
-use serde_json::{Value, json};
 
-// Typical FD001 values of s1..s21 and their drift over a life: the synthetic training fleet's profile.
-use rul_data::synthetic::SENSOR_PROFILE as BASE;
+#[allow(unused_imports)]
+pub use rul_testkit::readings::{
+    SENSORS, predict_body, raw_readings, reading_json, readings_json, value,
+};
+pub use rul_testkit::{missing_artifact, scratch_sqlite_url as fresh_sqlite_url};
 
-/// The 14 informative sensors every default model needs.
-pub const SENSORS: [&str; 14] = [
-    "s2", "s3", "s4", "s7", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s17", "s20", "s21",
-];
-
-fn sensor_index(name: &str) -> usize {
-    name[1..].parse::<usize>().expect("sensor name") - 1
-}
-
-/// Plausible value of `sensor` at cycle `i` of `n` (wear grows towards the end).
-pub fn value(sensor: &str, i: usize, n: usize) -> f64 {
-    let (base, drift) = BASE[sensor_index(sensor)];
-    let wear = ((i + 1) as f64 / n.max(1) as f64).powi(3);
-    base + drift * wear * 0.8
-}
-
-/// One reading as REST JSON.
-pub fn reading_json(i: usize, n: usize) -> Value {
-    let mut map = serde_json::Map::new();
-    for s in SENSORS {
-        map.insert(s.to_string(), json!(value(s, i, n)));
-    }
-    Value::Object(map)
-}
-
-/// `n` readings as REST JSON.
-pub fn readings_json(n: usize) -> Vec<Value> {
-    (0..n).map(|i| reading_json(i, n)).collect()
-}
-
-/// A valid POST /predict body.
-pub fn predict_body(engine: &str, n: usize) -> Value {
-    json!({ "engine_id": engine, "sensor_data": readings_json(n) })
-}
-
-/// `n` readings in transport-neutral form (for gRPC and the client).
-pub fn raw_readings(n: usize) -> Vec<RawReading> {
-    (0..n)
-        .map(|i| {
-            let mut r = RawReading::default();
-            for s in SENSORS {
-                r.sensors[sensor_index(s)] = Some(value(s, i, n));
-            }
-            r
-        })
-        .collect()
-}
-
-/// A small real artifact, trained once per test binary (under the target's tmp dir, recreated each run).
+/// The test binary's artifact (a tiny real model, trained once per process).
 pub fn artifact(name: &str) -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rul-server-{name}-artifact"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.parent().expect("parent")).expect("tmp dir");
-        rul_model::write_test_artifact(&dir, 7).expect("test artifact");
-        dir
-    })
-}
-
-/// A directory that holds no artifact.
-pub fn missing_artifact() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("rul-server-no-such-artifact")
+    rul_testkit::test_artifact(&format!("rul-server-{name}"), 7)
 }
 
 /// Server config for tests: loopback, ephemeral ports, the given model, a fresh SQLite fleet store.
@@ -111,20 +50,6 @@ pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// A SQLite URL no other test uses (under the target's tmp dir).
-pub fn fresh_sqlite_url() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rul-server-fleet-db");
-    std::fs::create_dir_all(&dir).expect("db dir");
-    let file = dir.join(format!("{}-{n}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
-    format!("sqlite://{}", file.display())
 }
 
 /// A predictor on `config`'s model, already warm.

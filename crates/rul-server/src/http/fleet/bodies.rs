@@ -201,21 +201,8 @@ impl From<&rul_data::Drift> for DriftBody {
 
 impl From<&TrackedPrediction> for TrackedBody {
     fn from(p: &TrackedPrediction) -> Self {
-        TrackedBody {
-            engine_id: p.engine_id.clone(),
-            cycle: p.cycle,
-            rul: p.rul,
-            lower: p.lower,
-            upper: p.upper,
-            level: p.level,
-            rul_model: p.rul_model,
-            model_lower: p.model_lower,
-            model_upper: p.model_upper,
-            confidence: p.confidence,
-            model_version: p.model_version.clone(),
-            at: p.at.clone(),
-            quality: QualityBody::from(&p.quality),
-        }
+        let quality = QualityBody::from(&p.quality);
+        rul_fleet::tracked_message!(p => TrackedBody { quality })
     }
 }
 

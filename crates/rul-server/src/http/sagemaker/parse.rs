@@ -3,15 +3,14 @@
 
 use axum::http::StatusCode;
 use rul_core::MAX_INSTANCES;
-use rul_data::ValidationError;
-use std::collections::HashSet;
+use rul_data::{ValidationError, raw};
 
 use serde_json::Value;
 
 use super::super::errors::{ApiError, MAX_ECHO_CHARS, clip};
 use super::super::json_error::reason_at;
 use super::super::predict::SensorReadingBody;
-use crate::input::{RawReading, RawRequest, SENSOR_FIELDS, SETTING_FIELDS};
+use crate::input::{RawReading, RawRequest};
 
 /// A parsed invocation: which kind of readings it carries.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,27 +159,20 @@ fn raw(windows: Vec<Vec<Value>>) -> Result<Vec<RawRequest>, ApiError> {
         .collect()
 }
 
-/// One window, one reading per line: a header of column names makes raw readings, else normalised rows.
+/// One window, one reading per line: a header of column names makes raw readings (the one readings-CSV parser,
+/// [`rul_data::raw::parse_csv`], as for `rul predict` files), else normalised rows.
 pub fn parse_csv(body: &[u8]) -> Result<Invocation, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| bad_request("invalid_request", "CSV body is not UTF-8"))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .peekable();
-    let Some(&(_, first)) = lines.peek() else {
+    let Some((_, first)) = raw::content_lines(text).next() else {
         return Err(ApiError::validation(&ValidationError::single(
             None,
             Some("instances[0]"),
             "the CSV body has no rows",
         )));
     };
-    let header_cells: Vec<&str> = first.split(',').map(str::trim).collect();
-    let is_header = header_cells.iter().any(|c| c.parse::<f64>().is_err());
-    if !is_header {
-        let rows = lines
+    if !raw::is_header(first) {
+        let rows = raw::content_lines(text)
             .map(|(n, line)| {
                 line.split(',')
                     .enumerate()
@@ -190,75 +182,13 @@ pub fn parse_csv(body: &[u8]) -> Result<Invocation, ApiError> {
             .collect::<Result<Vec<Vec<f64>>, ApiError>>()?;
         return Ok(Invocation::Normalised(vec![rows]));
     }
-    lines.next();
-    let columns = header_columns(&header_cells)?;
-    let readings = lines
-        .map(|(n, line)| {
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells.len() != columns.len() {
-                return Err(bad_request(
-                    "invalid_request",
-                    format!(
-                        "line {n} has {} cells; the header names {}",
-                        cells.len(),
-                        columns.len()
-                    ),
-                ));
-            }
-            let mut reading = RawReading::default();
-            for (c, (cell, column)) in cells.iter().zip(&columns).enumerate() {
-                let value = if cell.trim().is_empty() {
-                    None
-                } else {
-                    Some(number(cell, n, c)?)
-                };
-                match column {
-                    Column::Sensor(j) => reading.sensors[*j] = value,
-                    Column::Setting(j) => reading.settings[*j] = value,
-                }
-            }
-            Ok(reading)
-        })
-        .collect::<Result<Vec<RawReading>, ApiError>>()?;
+    let readings =
+        raw::parse_csv(text).map_err(|e| bad_request("invalid_request", e.to_string()))?;
     Ok(Invocation::Raw(vec![RawRequest {
         engine_id: "instance-0".into(),
         readings,
         use_sagemaker: false,
     }]))
-}
-
-/// Where a CSV column goes in a raw reading.
-enum Column {
-    Sensor(usize),
-    Setting(usize),
-}
-
-fn header_columns(cells: &[&str]) -> Result<Vec<Column>, ApiError> {
-    let mut seen = HashSet::new();
-    cells
-        .iter()
-        .map(|name| {
-            if !seen.insert(*name) {
-                return Err(bad_request(
-                    "invalid_request",
-                    format!("column {:?} is named twice", clip(name, MAX_ECHO_CHARS)),
-                ));
-            }
-            if let Some(j) = SENSOR_FIELDS.iter().position(|s| s == name) {
-                Ok(Column::Sensor(j))
-            } else if let Some(j) = SETTING_FIELDS.iter().position(|s| s == name) {
-                Ok(Column::Setting(j))
-            } else {
-                Err(bad_request(
-                    "invalid_request",
-                    format!(
-                        "unknown column {:?}; expected s1..s21 or setting_1..setting_3",
-                        clip(name, MAX_ECHO_CHARS)
-                    ),
-                ))
-            }
-        })
-        .collect()
 }
 
 fn number(cell: &str, line: usize, column: usize) -> Result<f64, ApiError> {

@@ -12,8 +12,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::grpc::{convert, pb};
-use crate::input::RawReading;
+use http_body_util::Full;
+use rul_data::RawReading;
+
+use crate::pb;
+
+/// The service's gRPC path prefix (package.Service in the proto).
+const SERVICE: &str = "rul.v1.PredictionService";
 
 /// What to send.
 #[derive(Clone, Debug)]
@@ -85,7 +90,7 @@ pub enum BurstError {
 
 /// One gRPC frame (flag, length, message) of a PredictRUL request of about `target` bytes.
 pub fn framed_request(target: usize) -> Bytes {
-    let reading = convert::proto_reading(&RawReading {
+    let reading = pb::SensorReading::from(&RawReading {
         sensors: std::array::from_fn(|i| Some(500.0 + i as f64 + 0.123_456_789)),
         settings: [Some(0.001_234), Some(0.000_321), Some(100.0)],
     });
@@ -183,7 +188,7 @@ pub async fn run(config: &BurstConfig) -> Result<BurstReport, BurstError> {
     Ok(report)
 }
 
-type Sender = hyper::client::conn::http2::SendRequest<axum::body::Body>;
+type Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
 
 async fn open(addr: &str) -> Result<Sender, BurstError> {
     let failed = |reason: String| BurstError::Connect {
@@ -203,16 +208,16 @@ async fn open(addr: &str) -> Result<Sender, BurstError> {
 }
 
 fn uri(addr: &str) -> String {
-    format!("http://{addr}/{}/PredictRUL", crate::grpc::SERVICE_NAME)
+    format!("http://{addr}/{SERVICE}/PredictRUL")
 }
 
 /// One call; the gRPC status name of its answer, or None when the transport failed.
 async fn call(sender: &mut Sender, uri: &str, message: Bytes) -> Option<String> {
     sender.ready().await.ok()?;
-    let request = axum::http::Request::post(uri)
+    let request = hyper::Request::post(uri)
         .header("content-type", "application/grpc")
         .header("te", "trailers")
-        .body(axum::body::Body::from(message))
+        .body(Full::new(message))
         .ok()?;
     let response = sender.send_request(request).await.ok()?;
     let (parts, mut body) = response.into_parts();

@@ -33,10 +33,9 @@ pub fn neutral_reading(preprocessor: &Preprocessor) -> Reading {
     let sensors = preprocessor
         .sensor_bounds()
         .iter()
-        .map(|b| (b.name.clone().into(), 0.5 * (b.min + b.max)))
-        .collect();
+        .map(|b| (b.name.as_str(), 0.5 * (b.min + b.max)));
     let settings = preprocessor.conditions().centroids.first().copied();
-    Reading { sensors, settings }
+    Reading::from_named(sensors, settings)
 }
 
 /// Loads the artifact at `dir`, checks it is internally consistent and produces finite outputs, and runs a few

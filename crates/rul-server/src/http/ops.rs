@@ -1,4 +1,4 @@
-//! Small read-only routes: /health, /ready, /model, /metrics.
+//! The operations handlers: /health, /ready, /model, /metrics (small, read-only).
 
 use axum::Json;
 use axum::extract::State;
@@ -37,7 +37,7 @@ pub struct ReadyResponse {
 
 /// The serving model's card, as GET /model answers it (the core's `ModelInfo` without the server-side path).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ModelCard {
+pub struct ModelResponse {
     /// Content-hash version, e.g. "fd001-3f2a9c1b".
     pub version: String,
     /// C-MAPSS subset the model was trained on, e.g. "FD001".
@@ -64,7 +64,7 @@ pub struct ModelCard {
     pub card: String,
 }
 
-impl ModelCard {
+impl ModelResponse {
     /// The card of `info` (metrics that are not a JSON object are reported as null).
     pub fn from_info(info: &ModelInfo) -> Self {
         let metrics = match &info.metrics {
@@ -147,14 +147,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyResp
     path = "/model",
     tag = "operations",
     responses(
-        (status = 200, description = "Model card", body = ModelCard),
+        (status = 200, description = "Model card", body = ModelResponse),
         (status = 503, description = "No model loaded yet", body = ErrorBody),
     )
 )]
-pub async fn model(State(state): State<AppState>) -> Result<Json<ModelCard>, ApiError> {
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelResponse>, ApiError> {
     // The server-side directory is an internal detail; /admin/reload (authenticated) still reports it.
     match state.predictor.model_info() {
-        Some(info) => Ok(Json(ModelCard::from_info(&info))),
+        Some(info) => Ok(Json(ModelResponse::from_info(&info))),
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",

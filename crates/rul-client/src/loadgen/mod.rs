@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::client::{self, endpoint_uri};
-use crate::grpc::{convert, pb};
-use crate::http::predict::PredictBody;
+use crate::{ClientError, PredictCall, endpoint_uri};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -21,7 +19,7 @@ pub struct LoadgenConfig {
     /// REST base address (HOST:PORT or http://...); None skips REST.
     pub http: Option<String>,
     /// Request bodies, replayed round-robin.
-    pub requests: Vec<PredictBody>,
+    pub requests: Vec<PredictCall>,
     /// Concurrency levels, each run separately (e.g. [1, 8, 64]).
     pub concurrency: Vec<usize>,
     /// Time limit per (transport, level).
@@ -57,7 +55,7 @@ pub enum LoadgenError {
     Config(String),
     /// A client could not be set up.
     #[error(transparent)]
-    Client(#[from] client::ClientError),
+    Client(#[from] ClientError),
 }
 
 /// One (transport, concurrency) measurement.
@@ -121,7 +119,7 @@ impl LoadReport {
 
 #[derive(Clone)]
 enum Target {
-    Grpc(pb::prediction_service_client::PredictionServiceClient<tonic::transport::Channel>),
+    Grpc(crate::Client),
     Http {
         client: reqwest::Client,
         url: String,
@@ -146,7 +144,7 @@ pub async fn run(config: &LoadgenConfig) -> Result<LoadReport, LoadgenError> {
     let bodies = Arc::new(config.requests.clone());
     let mut rows = Vec::new();
     if let Some(addr) = &config.grpc {
-        let client = client::connect(addr, config.timeout).await?;
+        let client = crate::connect(addr, config.timeout).await?;
         for &level in &config.concurrency {
             rows.push(
                 run_level(
@@ -188,7 +186,7 @@ async fn run_level(
     target: Target,
     concurrency: usize,
     config: &LoadgenConfig,
-    bodies: Arc<Vec<PredictBody>>,
+    bodies: Arc<Vec<PredictCall>>,
 ) -> LoadRow {
     let issued = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -265,16 +263,11 @@ fn run_nonce() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-async fn send(target: &Target, body: &PredictBody, timeout: Duration) -> Result<(), String> {
+async fn send(target: &Target, body: &PredictCall, timeout: Duration) -> Result<(), String> {
     match target {
         Target::Grpc(client) => {
             let mut client = client.clone();
-            let raw: Vec<_> = body.sensor_data.iter().map(|r| r.to_raw()).collect();
-            let mut request = tonic::Request::new(pb::RulRequest {
-                engine_id: body.engine_id.clone(),
-                sensor_data: raw.iter().map(convert::proto_reading).collect(),
-                use_sagemaker: body.use_sagemaker,
-            });
+            let mut request = tonic::Request::new(body.to_proto());
             request.set_timeout(timeout);
             client
                 .predict_rul(request)
