@@ -155,8 +155,8 @@ async fn histories_sharing_last_reading_do_not_collide() {
     let uncached = ready(config(&f.a)).await;
     let h1 = history(&f.pre, 40, 0.0);
     let mut h2 = history(&f.pre, 40, 2.5);
-    *h2.last_mut().unwrap() = h1.last().unwrap().clone();
-    let h3 = vec![h1.last().unwrap().clone()];
+    *h2.last_mut().unwrap() = *h1.last().unwrap();
+    let h3 = vec![*h1.last().unwrap()];
     for h in [&h1, &h2, &h3] {
         let got = p.predict(request("e", h.clone())).await.unwrap();
         assert!(!got.cached, "distinct history served from cache");

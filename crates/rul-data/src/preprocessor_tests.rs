@@ -127,7 +127,7 @@ fn validation_reports_reading_and_sensor() {
     assert!(found.contains(&(Some(2), Some("s1".into()))), "{found:?}");
     assert!(found.contains(&(Some(2), Some("s7".into()))), "{found:?}");
     assert!(p.prepare(&[]).is_err());
-    let many = vec![readings_of(&engines[0], 1)[0].clone(); MAX_READINGS + 1];
+    let many = vec![readings_of(&engines[0], 1)[0]; MAX_READINGS + 1];
     assert!(
         p.prepare(&many)
             .unwrap_err()
