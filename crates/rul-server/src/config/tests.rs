@@ -27,6 +27,23 @@ fn defaults_match_plan_and_validate() {
 }
 
 #[test]
+fn the_server_and_the_core_share_one_set_of_defaults() {
+    let served = ServerConfig::default().predictor_config();
+    let core = PredictorConfig::default();
+    assert_eq!(served.model_path, core.model_path);
+    assert_eq!(
+        (served.max_batch, served.max_wait, served.queue_capacity),
+        (core.max_batch, core.max_wait, core.queue_capacity)
+    );
+    assert_eq!(
+        (served.cache_ttl, served.cache_capacity, served.idle_spin),
+        (core.cache_ttl, core.cache_capacity, core.idle_spin)
+    );
+    let parsed = Cli::try_parse_from(["rul"]).expect("parse").config;
+    assert_eq!(parsed.model_path, core.model_path);
+}
+
+#[test]
 fn flags_parse() {
     let cli = Cli::try_parse_from([
         "rul",

@@ -289,6 +289,18 @@ mod tests {
     }
 
     #[test]
+    fn csv_with_a_header_is_the_readings_file_format() {
+        let text = "# exported by a test\n\"Unit\",cycle,S2,s3,setting_1,setting_2,setting_3\n1,1,642.1,1589.7,0,0,100\n1,2,642.2,,0,0,100\n";
+        let Invocation::Raw(reqs) = parse_csv(text.as_bytes()).expect("raw") else {
+            panic!("expected raw readings")
+        };
+        assert_eq!(
+            reqs[0].readings,
+            raw::parse_csv(text).expect("the readings-file parser")
+        );
+    }
+
+    #[test]
     fn wrong_csv_is_400_or_422() {
         for (body, expected) in [
             (&b""[..], 422),
