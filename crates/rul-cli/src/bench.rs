@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use rul_client::PredictCall;
 use rul_client::loadgen::{LoadgenConfig, run as run_load};
-use rul_data::{DEFAULT_SENSORS, RawReading, Subset, load_subset, resolve_data_dir, sensor_index};
+use rul_data::{DEFAULT_SENSORS, RawReading, Subset, load_subset, resolve_data_dir};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,16 +98,7 @@ fn bodies(subset: Subset, dir: &std::path::Path, n: usize) -> anyhow::Result<Vec
             let start = engine.cycles.len().saturating_sub(n);
             let sensor_data = engine.cycles[start..]
                 .iter()
-                .map(|c| {
-                    let mut raw = RawReading {
-                        settings: c.settings.map(Some),
-                        ..RawReading::default()
-                    };
-                    for i in DEFAULT_SENSORS.iter().filter_map(|s| sensor_index(s)) {
-                        raw.sensors[i] = Some(c.sensors[i]);
-                    }
-                    raw
-                })
+                .map(|c| RawReading::from(c.reading(&DEFAULT_SENSORS)))
                 .collect();
             PredictCall {
                 engine_id: format!("{subset}-{}", engine.unit),

@@ -78,19 +78,27 @@ impl RawReading {
     }
 }
 
+/// The client's form of a core reading (settings given as all three or none).
+impl From<Reading> for RawReading {
+    fn from(reading: Reading) -> Self {
+        RawReading {
+            sensors: reading.sensors,
+            settings: reading.settings.map_or([None; 3], |s| s.map(Some)),
+        }
+    }
+}
+
 /// JSON form: an object of the values given (`{"s2": 642.1, "setting_1": 0.0}`); `null` is an absent value.
 impl serde::Serialize for RawReading {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let sensors = SENSOR_NAMES.iter().zip(&self.sensors);
         let settings = SETTING_NAMES.iter().zip(&self.settings);
-        let present: Vec<(&str, f64)> = sensors
-            .chain(settings)
-            .filter_map(|(name, value)| value.map(|v| (*name, v)))
-            .collect();
-        let mut map = serializer.serialize_map(Some(present.len()))?;
-        for (name, value) in present {
-            map.serialize_entry(name, &value)?;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in sensors.chain(settings) {
+            if let Some(v) = value {
+                map.serialize_entry(name, v)?;
+            }
         }
         map.end()
     }
@@ -303,6 +311,7 @@ mod tests {
         let reading = raw.to_reading().expect("all three");
         assert_eq!(reading.settings, Some([0.0, 0.1, 100.0]));
         assert_eq!(reading.sensors, raw.sensors);
+        assert_eq!(RawReading::from(reading), raw);
     }
 
     #[test]

@@ -19,16 +19,11 @@ pub struct Cycle {
 impl Cycle {
     /// This cycle as a serving [`crate::Reading`] of the `sensors` named (the model's inputs) and its settings.
     pub fn reading<S: AsRef<str>>(&self, sensors: &[S]) -> crate::Reading {
-        let mut reading = crate::Reading {
-            settings: Some(self.settings),
-            ..crate::Reading::default()
-        };
-        for name in sensors {
-            if let Some(i) = crate::sensor_index(name.as_ref()) {
-                reading.sensors[i] = Some(self.sensors[i]);
-            }
-        }
-        reading
+        let values = sensors.iter().filter_map(|name| {
+            let name = name.as_ref();
+            crate::sensor_index(name).map(|i| (name, self.sensors[i]))
+        });
+        crate::Reading::from_named(values, Some(self.settings))
     }
 }
 

@@ -36,14 +36,6 @@ impl Reading {
         }
         reading
     }
-
-    /// The sensors given, as (name, value) in `s1`..`s21` order.
-    pub fn present(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
-        crate::SENSOR_NAMES
-            .iter()
-            .zip(&self.sensors)
-            .filter_map(|(name, value)| value.map(|v| (*name, v)))
-    }
 }
 
 /// Plausible range of one input, from training data widened by a margin.

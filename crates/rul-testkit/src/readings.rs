@@ -20,29 +20,15 @@ pub fn value(sensor: &str, i: usize, n: usize) -> f64 {
 
 /// Cycle `i` of `n` as a transport-decoded reading (the default sensors, no settings).
 pub fn raw_reading(i: usize, n: usize) -> RawReading {
-    let mut raw = RawReading::default();
-    for s in SENSORS {
-        if let Some(k) = sensor_index(s) {
-            raw.sensors[k] = Some(value(s, i, n));
-        }
-    }
-    raw
+    RawReading::from(Reading::from_named(
+        SENSORS.map(|s| (s, value(s, i, n))),
+        None,
+    ))
 }
 
 /// `n` readings in transport-neutral form (for gRPC and the client).
 pub fn raw_readings(n: usize) -> Vec<RawReading> {
     (0..n).map(|i| raw_reading(i, n)).collect()
-}
-
-/// `n` readings in the core's form.
-pub fn core_readings(n: usize) -> Vec<Reading> {
-    raw_readings(n)
-        .iter()
-        .map(|r| Reading {
-            sensors: r.sensors,
-            settings: None,
-        })
-        .collect()
 }
 
 /// Cycle `i` of `n` as REST JSON (`{"s2": ..., ...}`).
