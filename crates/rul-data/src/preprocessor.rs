@@ -133,17 +133,22 @@ struct File {
 pub struct Preprocessor {
     body: Body,
     sensor_idx: Vec<usize>,
+    /// Bit `p` set when sensor position `p` is an input: a reading carrying exactly these is well formed.
+    input_mask: u32,
+}
+
+/// Positions (in [`SENSOR_NAMES`](crate::SENSOR_NAMES) order) of the named sensors, and their bit mask.
+fn input_positions(sensors: &[String]) -> (Vec<usize>, u32) {
+    let idx: Vec<usize> = sensors.iter().filter_map(|s| sensor_index(s)).collect();
+    let mask = idx.iter().fold(0u32, |m, &p| m | (1 << p));
+    (idx, mask)
 }
 
 impl Preprocessor {
     /// Fits conditions, scaler and plausible bounds on `train` engines.
     pub fn fit(config: PreprocessorConfig, train: &[Engine]) -> Result<Self, DataError> {
         config.check()?;
-        let sensor_idx: Vec<usize> = config
-            .sensors
-            .iter()
-            .filter_map(|s| sensor_index(s))
-            .collect();
+        let (sensor_idx, input_mask) = input_positions(&config.sensors);
         let rows: Vec<_> = train.iter().flat_map(|e| e.cycles.iter()).collect();
         if rows.is_empty() {
             return Err(DataError::InvalidConfig(
@@ -199,6 +204,7 @@ impl Preprocessor {
                 setting_bounds,
             },
             sensor_idx,
+            input_mask,
         })
     }
 
@@ -293,29 +299,33 @@ impl Preprocessor {
                 ),
             ));
         }
-        let f = self.n_features();
-        let mut raw = vec![0f64; readings.len() * f];
-        let mut violations = Violations::default();
-        for (i, reading) in readings.iter().enumerate() {
-            if violations.full() {
-                break;
+        // The common case costs one pass of comparisons; only a failing request pays for the messages.
+        if !readings.iter().all(|r| self.is_well_formed(r)) {
+            let mut violations = Violations::default();
+            for (i, reading) in readings.iter().enumerate() {
+                if violations.full() {
+                    break;
+                }
+                self.check_reading(i, reading, &mut violations);
             }
-            self.check_reading(i, reading, &mut raw[i * f..(i + 1) * f], &mut violations);
+            violations.into_result()?;
         }
-        violations.into_result()?;
-        let w = self.window();
+        let (f, w) = (self.n_features(), self.window());
         let start = readings.len().saturating_sub(w);
         let used = &readings[start..];
         let mut series = vec![0f32; used.len() * f];
+        let mut raw = [0f64; crate::SENSOR_NAMES.len()];
         let mut unknown_condition = false;
-        for (j, (reading, row)) in used.iter().zip(series.chunks_mut(f)).enumerate() {
+        for (reading, row) in used.iter().zip(series.chunks_mut(f)) {
             let (k, known) = match reading.settings {
                 Some(s) => self.condition_of(&s),
                 None => (0, true),
             };
             unknown_condition |= !known;
-            let from = (start + j) * f;
-            self.body.scaler.apply(k, &raw[from..from + f], row);
+            for (r, &p) in raw.iter_mut().zip(&self.sensor_idx) {
+                *r = reading.sensors[p].unwrap_or(0.0);
+            }
+            self.body.scaler.apply(k, &raw[..f], row);
         }
         let mut input = Vec::with_capacity(w * f);
         let padded_cycles = push_window(&series, f, used.len() - 1, w, &mut input);
@@ -326,9 +336,28 @@ impl Preprocessor {
         })
     }
 
-    fn check_reading(&self, i: usize, reading: &Reading, out: &mut [f64], v: &mut Violations) {
+    /// Whether `reading` passes every rule of [`Preprocessor::check_reading`]: exactly the model's sensors, each
+    /// finite and within its bounds, settings present when the model needs them and within theirs.
+    fn is_well_formed(&self, reading: &Reading) -> bool {
+        let present = (reading.sensors.iter().enumerate())
+            .fold(0u32, |m, (p, v)| m | (u32::from(v.is_some()) << p));
+        let sensors_ok = present == self.input_mask
+            && (self.sensor_idx.iter().zip(&self.body.sensor_bounds))
+                .all(|(&p, b)| reading.sensors[p].is_some_and(|v| b.admits(v)));
+        let settings_ok = match reading.settings {
+            Some(s) => s
+                .iter()
+                .zip(&self.body.setting_bounds)
+                .all(|(&v, b)| b.admits(v)),
+            None => !self.body.config.per_condition,
+        };
+        sensors_ok && settings_ok
+    }
+
+    /// Records every rule `reading` (index `i`) breaks.
+    fn check_reading(&self, i: usize, reading: &Reading, v: &mut Violations) {
         for (position, value) in reading.sensors.iter().enumerate() {
-            if value.is_some() && !self.sensor_idx.contains(&position) {
+            if value.is_some() && self.input_mask & (1 << position) == 0 {
                 let name = crate::SENSOR_NAMES[position];
                 v.push(Some(i), Some(name), "is not an input of this model".into());
             }
@@ -336,10 +365,7 @@ impl Preprocessor {
         let names = &self.body.config.sensors;
         for (j, (&position, name)) in self.sensor_idx.iter().zip(names).enumerate() {
             match reading.sensors[position] {
-                Some(value) => {
-                    out[j] = value;
-                    check_value(v, i, &self.body.sensor_bounds[j], value);
-                }
+                Some(value) => check_value(v, i, &self.body.sensor_bounds[j], value),
                 None => v.push(Some(i), Some(name), "is missing".into()),
             }
         }
@@ -398,12 +424,7 @@ impl Preprocessor {
         }
         let body = file.body;
         body.config.check().map_err(|e| err(e.to_string()))?;
-        let sensor_idx: Vec<usize> = body
-            .config
-            .sensors
-            .iter()
-            .filter_map(|s| sensor_index(s))
-            .collect();
+        let (sensor_idx, input_mask) = input_positions(&body.config.sensors);
         if body.conditions.is_empty() || (!body.config.per_condition && body.conditions.len() != 1)
         {
             return Err(err(
@@ -430,7 +451,11 @@ impl Preprocessor {
                 "input bounds are inconsistent with the sensor list".into()
             ));
         }
-        Ok(Preprocessor { body, sensor_idx })
+        Ok(Preprocessor {
+            body,
+            sensor_idx,
+            input_mask,
+        })
     }
 
     /// Parses and validates the JSON form.

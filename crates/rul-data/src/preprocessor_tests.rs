@@ -156,8 +156,49 @@ mod props {
     use super::*;
     use proptest::prelude::*;
 
+    /// One change to a valid reading: a position (0..21 sensors, 21..24 settings) and what to put there.
+    fn edit() -> impl Strategy<Value = (usize, u8, f64)> {
+        (0usize..24, 0u8..6, -1.0f64..2.0)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The fast acceptance test and the rule-by-rule check agree on every reading, including values exactly
+        /// on a bound, just outside it, non-finite, missing or extra sensors and missing settings.
+        #[test]
+        fn fast_check_agrees_with_the_rules(edits in proptest::collection::vec(edit(), 0..4)) {
+            let (p, engines) = fitted(10);
+            let mut reading = engines[0].cycles[0].reading(&DEFAULT_SENSORS);
+            for (position, kind, t) in edits {
+                let bound = match position {
+                    0..21 => p.sensor_idx.iter().position(|&q| q == position).map(|j| &p.body.sensor_bounds[j]),
+                    _ => Some(&p.body.setting_bounds[position - 21]),
+                };
+                let (lo, hi) = bound.map_or((0.0, 1.0), |b| (b.min, b.max));
+                let value = match kind {
+                    0 => lo,
+                    1 => hi,
+                    2 => lo + t * (hi - lo),
+                    3 => f64::NAN,
+                    4 => f64::INFINITY,
+                    _ => hi + 1e-9 * hi.abs().max(1.0),
+                };
+                match (position, kind % 2 == 0 && t > 1.5) {
+                    (0..21, true) => reading.sensors[position] = None,
+                    (0..21, false) => reading.sensors[position] = Some(value),
+                    (_, true) => reading.settings = None,
+                    (_, false) => {
+                        let mut s = reading.settings.unwrap_or([0.0; 3]);
+                        s[position - 21] = value;
+                        reading.settings = Some(s);
+                    }
+                }
+            }
+            let mut violations = Violations::default();
+            p.check_reading(0, &reading, &mut violations);
+            prop_assert_eq!(p.is_well_formed(&reading), violations.into_result().is_ok());
+        }
+
         #[test]
         fn arbitrary_readings_never_panic(
             values in proptest::collection::vec(

@@ -47,6 +47,12 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// Whether `value` is finite and within the bound (exactly what [`check_value`] accepts).
+    #[inline]
+    pub fn admits(&self, value: f64) -> bool {
+        value.is_finite() && value >= self.min && value <= self.max
+    }
+
     /// Training min/max widened by half the training range on each side (and a hair for constant inputs).
     pub fn from_range(name: &str, lo: f64, hi: f64) -> Self {
         let margin = 0.5 * (hi - lo) + 1e-3 * lo.abs().max(hi.abs()).max(1.0);

@@ -173,6 +173,32 @@ pub struct Alert {
     pub cleared_ms: Option<i64>,
 }
 
+/// A transport's alert message from an [`Alert`] `a`: the one field mapping REST and gRPC share (the two
+/// types have the same field names; times become RFC 3339): `alert_message!(a => pb::Alert)`.
+#[macro_export]
+macro_rules! alert_message {
+    ($a:expr => $ty:path) => {{
+        let a: &$crate::Alert = $a;
+        $ty {
+            alert_id: a.alert_id.clone(),
+            engine_id: a.engine_id.clone(),
+            severity: a.severity.as_str().into(),
+            state: a.state.as_str().into(),
+            threshold: a.threshold,
+            opened_cycle: a.opened_cycle,
+            opened_lower: a.opened_lower,
+            last_lower: a.last_lower,
+            updated_cycle: a.updated_cycle,
+            opened_at: $crate::rfc3339_ms(a.opened_ms),
+            acked_by: a.acked_by.clone(),
+            ack_note: a.ack_note.clone(),
+            acked_at: a.acked_ms.map($crate::rfc3339_ms),
+            cleared_cycle: a.cleared_cycle,
+            cleared_at: a.cleared_ms.map($crate::rfc3339_ms),
+        }
+    }};
+}
+
 /// What one tracked prediction does to an engine's alert.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Transition {

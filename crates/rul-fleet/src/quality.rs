@@ -59,6 +59,7 @@ impl QualityPolicy {
 
 /// What is wrong with one input of one reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {
     /// Outside the training range (widened by the margin).
@@ -82,6 +83,7 @@ impl FlagKind {
 
 /// One flagged input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualityFlag {
     /// The input (e.g. "s11").
     pub sensor: String,
@@ -91,7 +93,9 @@ pub struct QualityFlag {
 
 /// The data-quality verdict on the reading a prediction follows (no flags = nothing suspicious).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quality {
+    /// One entry per suspicious input.
     pub flags: Vec<QualityFlag>,
 }
 

@@ -182,8 +182,10 @@ fn clip(s: &str) -> String {
     s.chars().take(MAX_TAG_CHARS).collect()
 }
 
-/// The tracked prediction after one cycle: what ingestion answers and the trajectory stores.
+/// The tracked prediction after one cycle: what ingestion answers and the trajectory stores; REST sends it
+/// as it is (schema `TrackedBody`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TrackedBody))]
 pub struct TrackedPrediction {
     /// The engine.
     pub engine_id: String,
@@ -208,11 +210,12 @@ pub struct TrackedPrediction {
     /// Model that produced `rul_model`.
     pub model_version: String,
     /// When it was computed (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub at: String,
     /// Tracker state after this cycle (mean, variance), persisted so a restart resumes exactly.
     #[serde(skip)]
     pub track: crate::tracker::TrackState,
-    /// Data-quality flags of the reading this prediction follows.
+    /// Data-quality flags of the reading this prediction follows (none = nothing suspicious).
     pub quality: crate::quality::Quality,
 }
 

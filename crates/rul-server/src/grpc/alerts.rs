@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 
-use rul_fleet::{Alert, AlertState, FleetEvent, rfc3339_ms};
+use rul_fleet::{Alert, AlertState, FleetEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
@@ -92,21 +92,5 @@ where
 }
 
 fn alert(a: &Alert) -> pb::Alert {
-    pb::Alert {
-        alert_id: a.alert_id.clone(),
-        engine_id: a.engine_id.clone(),
-        severity: a.severity.as_str().into(),
-        state: a.state.as_str().into(),
-        threshold: a.threshold,
-        opened_cycle: a.opened_cycle,
-        opened_lower: a.opened_lower,
-        last_lower: a.last_lower,
-        updated_cycle: a.updated_cycle,
-        opened_at: rfc3339_ms(a.opened_ms),
-        acked_by: a.acked_by.clone(),
-        ack_note: a.ack_note.clone(),
-        acked_at: a.acked_ms.map(rfc3339_ms),
-        cleared_cycle: a.cleared_cycle,
-        cleared_at: a.cleared_ms.map(rfc3339_ms),
-    }
+    rul_fleet::alert_message!(a => pb::Alert)
 }

@@ -56,15 +56,11 @@ pub struct ReloadResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "New model card, with the directory it was loaded from", body = ReloadResponse),
-        (status = 400, description = "Invalid JSON, or a body not matching the schema's structure", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "Admin API disabled (no ADMIN_TOKEN configured)", body = ErrorBody),
-        (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
         (status = 415, description = "Body present but not application/json", body = ErrorBody),
         (status = 422, description = "model_path refused (type validation: not absolute, too long) or no loadable artifact there (type reload_failed, details.reason says why); the previous model keeps serving", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry later", body = ErrorBody),
         (status = 503, description = "Reload could not run (shutting down)", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
     )
 )]
 pub async fn reload(

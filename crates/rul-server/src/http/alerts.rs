@@ -2,7 +2,7 @@
 //! [`rul_fleet::Fleet`], and map the result.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use rul_fleet::{Alert, AlertState};
 use serde::{Deserialize, Serialize};
@@ -10,9 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
-use super::fleet::{fleet, query_error};
-use super::json::ApiJson;
-use rul_fleet::rfc3339_ms as rfc3339;
+use super::fleet::fleet;
+use super::json::{ApiJson, ApiQuery};
 
 /// Query of GET /alerts.
 #[derive(Clone, Debug, Deserialize, IntoParams)]
@@ -86,23 +85,7 @@ pub struct AlertBody {
 
 impl From<&Alert> for AlertBody {
     fn from(a: &Alert) -> Self {
-        AlertBody {
-            alert_id: a.alert_id.clone(),
-            engine_id: a.engine_id.clone(),
-            severity: a.severity.as_str().into(),
-            state: a.state.as_str().into(),
-            threshold: a.threshold,
-            opened_cycle: a.opened_cycle,
-            opened_lower: a.opened_lower,
-            last_lower: a.last_lower,
-            updated_cycle: a.updated_cycle,
-            opened_at: rfc3339(a.opened_ms),
-            acked_by: a.acked_by.clone(),
-            ack_note: a.ack_note.clone(),
-            acked_at: a.acked_ms.map(rfc3339),
-            cleared_cycle: a.cleared_cycle,
-            cleared_at: a.cleared_ms.map(rfc3339),
-        }
+        rul_fleet::alert_message!(a => AlertBody)
     }
 }
 
@@ -134,15 +117,13 @@ pub struct AckBody {
     params(AlertParams),
     responses(
         (status = 200, description = "Alerts, newest first", body = AlertsBody),
-        (status = 400, description = "Bad query parameters", body = ErrorBody),
         (status = 503, description = "Fleet not enabled or store unavailable", body = ErrorBody),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<AlertParams>,
 ) -> Result<Json<AlertsBody>, ApiError> {
-    let Query(params) = params.map_err(query_error)?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::new(
@@ -173,12 +154,10 @@ pub async fn list(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The acknowledged alert", body = AlertBody),
-        (status = 400, description = "Invalid JSON or body", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "Admin API disabled (no ADMIN_TOKEN configured)", body = ErrorBody),
         (status = 404, description = "Unknown alert", body = ErrorBody),
         (status = 409, description = "The alert has cleared", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "who only whitespace, or who/note with control characters or too long", body = ErrorBody),
         (status = 503, description = "Fleet not enabled or store unavailable", body = ErrorBody),
     )

@@ -4,7 +4,7 @@
 mod bodies;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rul_fleet::{EngineMeta, Fleet, ListQuery, SortKey};
@@ -13,7 +13,7 @@ pub use bodies::*;
 
 use super::AppState;
 use super::errors::{ApiError, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiQuery};
 use crate::metrics::RequestLog;
 
 /// The fleet, or 503 when this server runs without one (SageMaker container mode).
@@ -36,10 +36,8 @@ pub(super) fn fleet(state: &AppState) -> Result<&Fleet, ApiError> {
     request_body = ReadingsBody,
     responses(
         (status = 200, description = "Stored (or recognised as redeliveries); the engine's latest tracked prediction", body = IngestBody),
-        (status = 400, description = "Invalid JSON or a body not matching the schema", body = ErrorBody),
         (status = 409, description = "Conflict: another reading for a stored cycle, or a cycle going backwards; nothing was stored", body = ErrorBody),
         (status = 421, description = "Another replica owns this engine (FLEET_REPLICAS > 1); details name the owner", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "A reading the model refuses, a bad engine id, cycle or count; nothing was stored", body = ErrorBody),
         (status = 503, description = "Model not ready or store unavailable", body = ErrorBody),
     )
@@ -65,8 +63,6 @@ pub async fn ingest(
     request_body = EngineMetaBody,
     responses(
         (status = 200, description = "The engine", body = EngineBody),
-        (status = 400, description = "Invalid JSON or a body not matching the schema", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Bad engine id, tags or labels", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
@@ -92,15 +88,13 @@ pub async fn register(
     params(ListParams),
     responses(
         (status = 200, description = "A page of engines", body = EnginesBody),
-        (status = 400, description = "Bad query parameters", body = ErrorBody),
         (status = 503, description = "Fleet not enabled", body = ErrorBody),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<EnginesBody>, ApiError> {
-    let Query(params) = params.map_err(query_error)?;
     let bad_limit = params.limit.is_some_and(|l| !(1..=1000).contains(&l));
     if bad_limit || params.offset.is_some_and(|o| o as u64 > MAX_QUERY_NUMBER) {
         return Err(too_large());
@@ -150,7 +144,6 @@ pub async fn engine(
     params(("engine_id" = String, Path, description = "Engine identifier"), RangeParams),
     responses(
         (status = 200, description = "Predictions in cycle order", body = TrajectoryBody),
-        (status = 400, description = "Bad query parameters", body = ErrorBody),
         (status = 404, description = "Unknown engine", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
@@ -158,18 +151,13 @@ pub async fn engine(
 pub async fn predictions(
     State(state): State<AppState>,
     Path(engine_id): Path<String>,
-    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(range): ApiQuery<RangeParams>,
 ) -> Result<Json<TrajectoryBody>, ApiError> {
-    let Query(range) = params.map_err(query_error)?;
-    let fleet = known(&state, &engine_id)?;
-    let (from, to, limit) = bounds(&range)?;
-    let rows = fleet
-        .store()
-        .predictions(&engine_id, from, to, limit)
-        .await?;
+    let (fleet, from, to, limit) = history(&state, &engine_id, &range)?;
+    let predictions = (fleet.store().predictions(&engine_id, from, to, limit)).await?;
     Ok(Json(TrajectoryBody {
         engine_id,
-        predictions: rows.iter().map(TrackedBody::from).collect(),
+        predictions,
     }))
 }
 
@@ -181,7 +169,6 @@ pub async fn predictions(
     params(("engine_id" = String, Path, description = "Engine identifier"), RangeParams),
     responses(
         (status = 200, description = "Readings in cycle order", body = ReadingsHistoryBody),
-        (status = 400, description = "Bad query parameters", body = ErrorBody),
         (status = 404, description = "Unknown engine", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
@@ -189,11 +176,9 @@ pub async fn predictions(
 pub async fn readings(
     State(state): State<AppState>,
     Path(engine_id): Path<String>,
-    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(range): ApiQuery<RangeParams>,
 ) -> Result<Json<ReadingsHistoryBody>, ApiError> {
-    let Query(range) = params.map_err(query_error)?;
-    let fleet = known(&state, &engine_id)?;
-    let (from, to, limit) = bounds(&range)?;
+    let (fleet, from, to, limit) = history(&state, &engine_id, &range)?;
     let rows = fleet.store().readings(&engine_id, from, to, limit).await?;
     Ok(Json(ReadingsHistoryBody {
         engine_id,
@@ -236,17 +221,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn known<'a>(state: &'a AppState, engine_id: &str) -> Result<&'a Fleet, ApiError> {
-    let fleet = fleet(state)?;
-    if fleet.contains(engine_id) {
-        Ok(fleet)
-    } else {
-        Err(rul_fleet::FleetError::NotFound.into())
-    }
-}
-
 /// Largest cycle or offset a query may name (the schema's maximum).
 const MAX_QUERY_NUMBER: u64 = 1_000_000_000_000_000_000;
+
+/// The fleet, once `engine_id` is known, and the cycle range and row limit of a history query.
+fn history<'a>(
+    state: &'a AppState,
+    engine_id: &str,
+    range: &RangeParams,
+) -> Result<(&'a Fleet, u64, u64, usize), ApiError> {
+    let fleet = fleet(state)?;
+    if !fleet.contains(engine_id) {
+        return Err(rul_fleet::FleetError::NotFound.into());
+    }
+    let (from, to, limit) = bounds(range)?;
+    Ok((fleet, from, to, limit))
+}
 
 fn bounds(range: &RangeParams) -> Result<(u64, u64, usize), ApiError> {
     let from = range.from_cycle.unwrap_or(0);
@@ -269,15 +259,6 @@ fn too_large() -> ApiError {
             "query numbers out of range: limit 1..=1000 (engines) or 1..=10000 (history), cycles and offset at most {MAX_QUERY_NUMBER}"
         ),
     )
-}
-
-pub(super) fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        "query parameters do not match the schema",
-    )
-    .with_details(serde_json::json!({ "reason": rejection.body_text() }))
 }
 
 fn with_log(body: impl IntoResponse, engine_id: &str) -> Response {

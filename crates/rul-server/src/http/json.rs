@@ -1,11 +1,13 @@
 //! Strict JSON request bodies: objects must be JSON objects (serde's derived structs would also take an array of
-//! field values, which the API and its OpenAPI schema do not allow), and rejections are [`ApiError`]s.
+//! field values, which the API and its OpenAPI schema do not allow), and rejections are [`ApiError`]s; the same
+//! wording for query strings ([`ApiQuery`]).
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
@@ -109,6 +111,30 @@ where
         }
         let bytes = Bytes::from_request(req, state).await?;
         parse_object(&bytes).map(ApiJson)
+    }
+}
+
+/// Query-string extractor whose rejection is an [`ApiError`] (400, `invalid_request`, axum's reason in details).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "query parameters do not match the schema",
+            )
+            .with_details(serde_json::json!({ "reason": rejection.body_text() }))),
+        }
     }
 }
 

@@ -61,7 +61,7 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         fleet::CycleReadingBody,
         fleet::ReadingsBody,
         fleet::EngineMetaBody,
-        fleet::TrackedBody,
+        rul_fleet::TrackedPrediction,
         fleet::GapBody,
         fleet::IngestBody,
         fleet::EngineBody,
@@ -74,8 +74,9 @@ ErrorBody shape. Request bodies must be JSON objects; readings are further check
         alerts::AlertsBody,
         alerts::AckBody,
         alerts::AlertStateParam,
-        fleet::QualityBody,
-        fleet::QualityFlagBody,
+        rul_fleet::Quality,
+        rul_fleet::QualityFlag,
+        rul_fleet::FlagKind,
         fleet::DriftBody,
         drift::DriftReportBody,
         drift::SensorDriftBody,
@@ -170,8 +171,10 @@ pub const SHED_ROUTES: [&str; 4] = [
     "/engines/{engine_id}/readings",
 ];
 
-/// Adds what the router's layers can answer on top of each handler's own statuses: 500 (caught panic) and 504
-/// (REQUEST_TIMEOUT_MS) everywhere, 413 (BODY_LIMIT_BYTES) where there is a body, 429 on [`SHED_ROUTES`].
+/// Adds what the router's layers and the shared extractors can answer on top of each handler's own statuses:
+/// 500 (caught panic) and 504 (REQUEST_TIMEOUT_MS) everywhere; 400, 413 (BODY_LIMIT_BYTES) and 415 where there
+/// is a JSON body (`ApiJson`); 400 where there are query parameters; 429 on [`SHED_ROUTES`]. A handler that
+/// documents one of these statuses itself keeps its own description.
 struct LayerResponses;
 
 impl Modify for LayerResponses {
@@ -186,7 +189,13 @@ impl Modify for LayerResponses {
                     ("504", "Request ran past REQUEST_TIMEOUT_MS"),
                 ];
                 if op.request_body.is_some() {
+                    add.push(("400", "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)"));
                     add.push(("413", "Body larger than BODY_LIMIT_BYTES"));
+                    add.push(("415", "Content-Type is not application/json"));
+                }
+                let mut parameters = op.parameters.iter().flatten();
+                if parameters.any(|p| matches!(p.parameter_in, ParameterIn::Query)) {
+                    add.push(("400", "Bad query parameters"));
                 }
                 if SHED_ROUTES.contains(&path.as_str()) {
                     add.push(("429", "Overloaded (CONCURRENCY_LIMIT reached); retry later"));

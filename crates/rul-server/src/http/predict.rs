@@ -249,14 +249,8 @@ pub struct BatchResponse {
     request_body(content = PredictBody, example = predict_example),
     responses(
         (status = 200, description = "Prediction", body = PredictResponse),
-        (status = 400, description = "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)", body = ErrorBody),
-        (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Request rejected (details lists the violations): engine_id or number of readings out of the schema's bounds, or readings the loaded model refuses (a sensor it needs missing, a value outside the plausible range seen in training, settings not given as a triple)", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry later", body = ErrorBody),
         (status = 503, description = "Model not ready", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
-        (status = 500, description = "Internal error (generic message)", body = ErrorBody),
     )
 )]
 pub async fn predict(
@@ -303,13 +297,7 @@ pub async fn predict(
     request_body(content = BatchBody, example = batch_example),
     responses(
         (status = 200, description = "Per-item results in request order (an item the core refuses has its own 422/429/503/500 status)", body = BatchResponse),
-        (status = 400, description = "Invalid JSON, or a body not matching the schema's structure (missing, unknown or mistyped field, not an object)", body = ErrorBody),
-        (status = 413, description = "Body larger than BODY_LIMIT_BYTES", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty batch or more than 256 requests", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry later", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
-        (status = 500, description = "Internal error (generic message)", body = ErrorBody),
     )
 )]
 pub async fn predict_batch(

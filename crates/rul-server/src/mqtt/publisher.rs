@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 use super::{PUBLISHED_TOTAL, alerts_topic, rul_topic};
 use crate::config::MqttSettings;
 use crate::http::alerts::AlertBody;
-use crate::http::fleet::TrackedBody;
 
 /// Starts the publisher connection and the task forwarding fleet events; returns the client (for dead letters).
 pub fn spawn(fleet: &Fleet, settings: &MqttSettings) -> (AsyncClient, Vec<JoinHandle<()>>) {
@@ -51,7 +50,7 @@ async fn forward(
                 }
                 published.insert(view.engine_id.clone(), latest.cycle);
                 match rul_topic(&prefix, &view.engine_id) {
-                    Some(topic) => publish(&client, topic, "rul", &TrackedBody::from(latest)).await,
+                    Some(topic) => publish(&client, topic, "rul", latest).await,
                     None => {
                         metrics::counter!(PUBLISHED_TOTAL, "topic" => "rul", "outcome" => "skipped")
                             .increment(1);

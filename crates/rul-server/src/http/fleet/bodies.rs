@@ -109,71 +109,6 @@ pub struct EngineMetaBody {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The tracked prediction after one cycle.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct TrackedBody {
-    /// Engine.
-    pub engine_id: String,
-    /// Cycle of the reading this prediction follows.
-    pub cycle: u64,
-    /// Tracked RUL (the model's estimates fused over cycles, falling one per cycle between readings).
-    pub rul: f64,
-    /// Lower bound of the tracked interval.
-    pub lower: f64,
-    /// Upper bound of the tracked interval.
-    pub upper: f64,
-    /// Nominal coverage of the intervals.
-    pub level: f64,
-    /// The model's own estimate for this cycle (what /predict answers on the same history).
-    pub rul_model: f64,
-    /// The model's calibrated interval.
-    pub model_lower: f64,
-    /// The model's calibrated interval.
-    pub model_upper: f64,
-    /// Calibrated probability that the true RUL is within the model's tolerance of `rul_model`.
-    pub confidence: f64,
-    /// Model version.
-    pub model_version: String,
-    /// When it was computed (RFC 3339).
-    #[schema(format = DateTime)]
-    pub at: String,
-    /// Data-quality flags of the reading this prediction follows (none = nothing suspicious).
-    pub quality: QualityBody,
-}
-
-/// Data-quality verdict on one reading, against the model's training profile.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct QualityBody {
-    /// One entry per suspicious input.
-    pub flags: Vec<QualityFlagBody>,
-}
-
-/// One suspicious input of a reading.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct QualityFlagBody {
-    /// The input, e.g. "s11".
-    pub sensor: String,
-    /// `out_of_range` (beyond the training range), `stuck` (unchanged longer than training ever was) or
-    /// `jump` (a cycle-to-cycle change larger than QUALITY_JUMP_SIGMAS training standard deviations).
-    #[schema(pattern = "^(out_of_range|stuck|jump)$")]
-    pub kind: String,
-}
-
-impl From<&rul_fleet::Quality> for QualityBody {
-    fn from(q: &rul_fleet::Quality) -> Self {
-        QualityBody {
-            flags: q
-                .flags
-                .iter()
-                .map(|f| QualityFlagBody {
-                    sensor: f.sensor.clone(),
-                    kind: f.kind.as_str().to_string(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// How far an engine's recent inputs sit from the model's training distribution.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct DriftBody {
@@ -199,13 +134,6 @@ impl From<&rul_data::Drift> for DriftBody {
     }
 }
 
-impl From<&TrackedPrediction> for TrackedBody {
-    fn from(p: &TrackedPrediction) -> Self {
-        let quality = QualityBody::from(&p.quality);
-        rul_fleet::tracked_message!(p => TrackedBody { quality })
-    }
-}
-
 /// Missing cycles between two accepted readings.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct GapBody {
@@ -216,7 +144,7 @@ pub struct GapBody {
 }
 
 /// Answer of POST /engines/{engine_id}/readings.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
 pub struct IngestBody {
     /// Engine.
     pub engine_id: String,
@@ -232,7 +160,7 @@ pub struct IngestBody {
     pub unknown_condition: bool,
     /// The engine's latest tracked prediction.
     #[schema(required = true)]
-    pub prediction: Option<TrackedBody>,
+    pub prediction: Option<TrackedPrediction>,
 }
 
 impl From<&IngestReport> for IngestBody {
@@ -251,13 +179,13 @@ impl From<&IngestReport> for IngestBody {
                 .collect(),
             padded: r.padded,
             unknown_condition: r.unknown_condition,
-            prediction: r.prediction.as_ref().map(TrackedBody::from),
+            prediction: r.prediction.as_ref().cloned(),
         }
     }
 }
 
 /// One engine of the fleet.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
 pub struct EngineBody {
     /// Engine.
     pub engine_id: String,
@@ -280,7 +208,7 @@ pub struct EngineBody {
     pub registered: String,
     /// Latest tracked prediction (null before the first reading).
     #[schema(required = true)]
-    pub latest: Option<TrackedBody>,
+    pub latest: Option<TrackedPrediction>,
     /// Input drift against the training distribution (null without a training profile or before 10
     /// readings).
     #[schema(required = true)]
@@ -298,14 +226,14 @@ impl From<&EngineView> for EngineBody {
             readings: v.readings,
             missing_cycles: v.missing_cycles,
             registered: v.registered.clone(),
-            latest: v.latest.as_ref().map(TrackedBody::from),
+            latest: v.latest.as_ref().cloned(),
             drift: v.drift.as_ref().map(DriftBody::from),
         }
     }
 }
 
 /// Answer of GET /engines.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
 pub struct EnginesBody {
     /// Engines matching the filter (before paging).
     pub total: usize,
@@ -314,12 +242,12 @@ pub struct EnginesBody {
 }
 
 /// Answer of GET /engines/{engine_id}/predictions.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
 pub struct TrajectoryBody {
     /// Engine.
     pub engine_id: String,
     /// Predictions in cycle order.
-    pub predictions: Vec<TrackedBody>,
+    pub predictions: Vec<TrackedPrediction>,
 }
 
 /// One stored reading.

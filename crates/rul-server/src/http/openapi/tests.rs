@@ -52,7 +52,13 @@ fn layer_statuses_are_documented_where_they_can_happen() {
             let responses = &op["responses"];
             let has = |status: &str| responses[status].is_object();
             assert!(has("500") && has("504"), "{method} {path}");
-            assert_eq!(has("413"), op["requestBody"].is_object(), "{method} {path}");
+            let body = op["requestBody"].is_object();
+            assert_eq!(has("413"), body, "{method} {path}");
+            // Every JSON body goes through ApiJson, every query string through ApiQuery.
+            let query = (op["parameters"].as_array())
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            assert!(!body || (has("400") && has("415")), "{method} {path}");
+            assert!(!query || has("400"), "{method} {path}");
             assert_eq!(
                 has("429"),
                 SHED_ROUTES.contains(&path.as_str()),
@@ -60,6 +66,17 @@ fn layer_statuses_are_documented_where_they_can_happen() {
             );
         }
     }
+    // A handler's own description of an inherited status wins over the generic one.
+    let ack = &json["paths"]["/alerts/{alert_id}/ack"]["post"]["responses"];
+    assert_eq!(
+        ack["415"]["description"],
+        "Content-Type is not application/json"
+    );
+    let reload_415 = &json["paths"]["/admin/reload"]["post"]["responses"]["415"];
+    assert_eq!(
+        reload_415["description"],
+        "Body present but not application/json"
+    );
     let reload = &json["paths"]["/admin/reload"]["post"];
     for status in [
         "200", "400", "401", "403", "413", "415", "422", "429", "503",
