@@ -83,7 +83,7 @@ impl FlagKind {
 
 /// One flagged input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = QualityFlagBody))]
 pub struct QualityFlag {
     /// The input (e.g. "s11").
     pub sensor: String,
@@ -93,7 +93,7 @@ pub struct QualityFlag {
 
 /// The data-quality verdict on the reading a prediction follows (no flags = nothing suspicious).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = QualityBody))]
 pub struct Quality {
     /// One entry per suspicious input.
     pub flags: Vec<QualityFlag>,
