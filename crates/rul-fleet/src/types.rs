@@ -219,31 +219,6 @@ pub struct TrackedPrediction {
     pub quality: crate::quality::Quality,
 }
 
-/// A transport's tracked-prediction message from a [`TrackedPrediction`] `p`: the one field mapping REST and
-/// gRPC share (the two types have the same field names); the caller adds the fields it represents its own way
-/// (the quality flags): `tracked_message!(p => pb::TrackedRul { quality_flags: flags(&p.quality) })`.
-#[macro_export]
-macro_rules! tracked_message {
-    ($p:expr => $ty:path { $($extra:tt)* }) => {{
-        let p: &$crate::TrackedPrediction = $p;
-        $ty {
-            engine_id: p.engine_id.clone(),
-            cycle: p.cycle,
-            rul: p.rul,
-            lower: p.lower,
-            upper: p.upper,
-            level: p.level,
-            rul_model: p.rul_model,
-            model_lower: p.model_lower,
-            model_upper: p.model_upper,
-            confidence: p.confidence,
-            model_version: p.model_version.clone(),
-            at: p.at.clone(),
-            $($extra)*
-        }
-    }};
-}
-
 /// Missing cycles between two accepted readings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Gap {

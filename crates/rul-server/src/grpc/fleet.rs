@@ -167,7 +167,21 @@ fn tracked(p: &TrackedPrediction) -> pb::TrackedRul {
             kind: f.kind.as_str().to_string(),
         })
         .collect();
-    rul_fleet::tracked_message!(p => pb::TrackedRul { quality_flags })
+    pb::TrackedRul {
+        engine_id: p.engine_id.clone(),
+        cycle: p.cycle,
+        rul: p.rul,
+        lower: p.lower,
+        upper: p.upper,
+        level: p.level,
+        rul_model: p.rul_model,
+        model_lower: p.model_lower,
+        model_upper: p.model_upper,
+        confidence: p.confidence,
+        model_version: p.model_version.clone(),
+        at: p.at.clone(),
+        quality_flags,
+    }
 }
 
 fn engine(v: &EngineView) -> pb::Engine {

@@ -154,7 +154,8 @@ pub async fn predictions(
     ApiQuery(range): ApiQuery<RangeParams>,
 ) -> Result<Json<TrajectoryBody>, ApiError> {
     let (fleet, from, to, limit) = history(&state, &engine_id, &range)?;
-    let predictions = (fleet.store().predictions(&engine_id, from, to, limit)).await?;
+    let store = fleet.store();
+    let predictions = store.predictions(&engine_id, from, to, limit).await?;
     Ok(Json(TrajectoryBody {
         engine_id,
         predictions,

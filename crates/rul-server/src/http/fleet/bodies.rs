@@ -179,7 +179,7 @@ impl From<&IngestReport> for IngestBody {
                 .collect(),
             padded: r.padded,
             unknown_condition: r.unknown_condition,
-            prediction: r.prediction.as_ref().cloned(),
+            prediction: r.prediction.clone(),
         }
     }
 }
@@ -226,7 +226,7 @@ impl From<&EngineView> for EngineBody {
             readings: v.readings,
             missing_cycles: v.missing_cycles,
             registered: v.registered.clone(),
-            latest: v.latest.as_ref().cloned(),
+            latest: v.latest.clone(),
             drift: v.drift.as_ref().map(DriftBody::from),
         }
     }
